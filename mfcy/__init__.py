@@ -1,0 +1,17 @@
+"""mfcy: collaborative filtering by matrix factorization, with a compiled SGD kernel.
+
+Public names: :class:`MatrixFactorization`, :class:`DivergenceError`, and the
+modules :mod:`mfcy.datasets` and :mod:`mfcy.plotting`.
+"""
+
+from importlib.metadata import PackageNotFoundError, version as _version
+
+from . import datasets
+from .model import DivergenceError, MatrixFactorization
+
+try:
+    __version__ = _version("mfcy")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+
+__all__ = ["MatrixFactorization", "DivergenceError", "datasets", "__version__"]

@@ -1,0 +1,7 @@
+"""``python -m mfcy``: the same as the ``mfcy`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

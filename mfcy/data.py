@@ -1,0 +1,297 @@
+"""Every accepted input form, turned into canonical triples and id maps.
+
+The kernel sees only dense indices. This module is where raw input becomes
+those indices, once, with vectorized checks:
+
+* a 2-D array with NaN for unknown entries (the lesson's form): the ids are the
+  row and column positions, every row and column counts, even empty ones;
+* a scipy.sparse matrix or array: the stored entries are the observations, the
+  ids are again positions;
+* ``(X, y)``: ``X`` of shape (n, 2) holds (user id, item id) labels and ``y`` the
+  ratings (scikit-learn's shape); the ids are labels, mapped to indices in the
+  sorted order of the distinct ids (``users_``/``items_`` map back).
+
+Whatever the form, the triples come out sorted by (user index, item index) with
+duplicates of one (user, item) averaged into a single observation.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Triples", "to_triples", "encode_query_ids", "as_ids"]
+
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+@dataclass
+class Triples:
+    """Observed ratings in canonical form.
+
+    Attributes
+    ----------
+    users, items : ndarray of int32 or int64
+        Dense indices, sorted by (user, item), no repeated pair.
+    ratings : ndarray of float64
+        One rating per pair (the mean of the pair's duplicates).
+    user_ids, item_ids : ndarray
+        Sorted distinct ids: index ``j`` stands for ``user_ids[j]``.
+    n_duplicates : int
+        How many input rows were merged into another row of the same pair.
+    """
+
+    users: np.ndarray
+    items: np.ndarray
+    ratings: np.ndarray
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    n_duplicates: int = 0
+
+    @property
+    def n_users(self):
+        return len(self.user_ids)
+
+    @property
+    def n_items(self):
+        return len(self.item_ids)
+
+    def __len__(self):
+        return len(self.ratings)
+
+
+def _is_sparse(X):
+    try:
+        import scipy.sparse as sp
+    except ImportError:  # pragma: no cover - scipy is a dependency
+        return False
+    return sp.issparse(X)
+
+
+def _is_dataframe(X):
+    return type(X).__name__ == "DataFrame" and hasattr(X, "columns")
+
+
+def as_ids(values, what):
+    """Validate one column of raw ids and return it as a 1-D numpy array.
+
+    Integers (any width) become int64 (uint64 beyond int64's range is kept as
+    uint64), integral floats become int64, strings become a numpy unicode
+    array. Non-integral floats, NaN, booleans, complex numbers and mixed
+    object columns are a ``ValueError``.
+    """
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{what} must be one-dimensional, got shape {arr.shape}")
+    kind = arr.dtype.kind
+    if kind == "O":
+        arr = _ids_from_objects(arr, what)
+        kind = arr.dtype.kind
+    if kind == "b":
+        raise ValueError(f"{what} are booleans; ids must be integers or strings")
+    if kind == "c":
+        raise ValueError(f"{what} are complex numbers; ids must be integers or strings")
+    if kind == "i":
+        return arr.astype(np.int64, copy=False)
+    if kind == "u":
+        if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
+            return arr
+        return arr.astype(np.int64, copy=False)
+    if kind == "f":
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{what} contain NaN or infinity; ids must be integers or strings")
+        as_int = arr.astype(np.int64)
+        if not np.array_equal(as_int, arr):
+            raise ValueError(f"{what} contain non-integral floats (e.g. "
+                             f"{arr[as_int != arr][0]!r}); ids must be integers or strings")
+        return as_int
+    if kind in "US":
+        return arr.astype(str) if kind == "S" else arr
+    raise ValueError(f"{what} have unsupported dtype {arr.dtype}; use integers or strings")
+
+
+def _ids_from_objects(arr, what):
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    types = {type(v) for v in arr.tolist()}
+    if types <= {str}:
+        return arr.astype(str)
+    if all(issubclass(t, (int, np.integer)) and not issubclass(t, (bool, np.bool_))
+           for t in types):
+        try:
+            return arr.astype(np.int64)
+        except OverflowError:
+            raise ValueError(f"{what} contain integers outside the 64-bit range") from None
+    names = ", ".join(sorted(t.__name__ for t in types))
+    raise ValueError(f"{what} mix or use unsupported types ({names}); "
+                     "use one kind per column: integers or strings")
+
+
+def as_ratings(values, what="ratings"):
+    """Validate ratings: a 1-D real, finite array returned as float64."""
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{what} must be one-dimensional, got shape {arr.shape}")
+    if arr.dtype.kind == "O":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{what} must be numbers; got non-numeric values") from None
+    if arr.dtype.kind == "b":
+        raise ValueError(f"{what} are booleans; ratings must be real numbers")
+    if arr.dtype.kind == "c":
+        raise ValueError(f"{what} are complex numbers; ratings must be real numbers")
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"{what} have unsupported dtype {arr.dtype}; ratings must be real numbers")
+    arr = arr.astype(np.float64, copy=False)
+    if not np.isfinite(arr).all():
+        bad = np.flatnonzero(~np.isfinite(arr))
+        raise ValueError(f"{what} contain NaN or infinity ({len(bad)} values, first at "
+                         f"position {bad[0]})")
+    return arr
+
+
+def _encode(ids):
+    """Sorted distinct ids and the index of each input id among them."""
+    uniques, inverse = np.unique(ids, return_inverse=True)
+    return uniques, inverse.reshape(-1)
+
+
+def _index_dtype(n_users, n_items):
+    # int32 halves the index traffic of the kernel; only huge id sets need int64.
+    return np.int32 if max(n_users, n_items) <= _INT32_MAX else np.int64
+
+
+def _canonical(users, items, ratings, user_ids, item_ids):
+    """Sort by (user, item) and average duplicates."""
+    n_items = len(item_ids)
+    key = users.astype(np.int64) * n_items + items
+    if len(key) > 1 and np.all(key[1:] > key[:-1]):
+        n_dup = 0  # already canonical (dense matrices arrive this way)
+    else:
+        key, inverse = np.unique(key, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        n_dup = len(ratings) - len(key)
+        # The mean of each pair's ratings (a pair seen once keeps its exact value).
+        ratings = (np.bincount(inverse, weights=ratings, minlength=len(key))
+                   / np.bincount(inverse, minlength=len(key)))
+        users = key // n_items
+        items = key - users * n_items
+    dtype = _index_dtype(len(user_ids), n_items)
+    return Triples(users.astype(dtype), items.astype(dtype), np.ascontiguousarray(ratings),
+                   user_ids, item_ids, int(n_dup))
+
+
+def _from_dense(X):
+    R = np.asarray(X)
+    if R.ndim != 2:
+        raise ValueError(f"a ratings matrix must be 2-D, got {R.ndim}-D with shape {R.shape}")
+    if R.dtype.kind not in "iuf":
+        raise ValueError(f"a ratings matrix must hold real numbers, got dtype {R.dtype}")
+    R = R.astype(np.float64, copy=False)
+    observed = ~np.isnan(R)
+    if np.isinf(R).any():
+        raise ValueError("the ratings matrix contains infinity; use NaN for unknown entries")
+    if R.size and observed.all() and np.count_nonzero(R == 0) * 2 >= R.size:
+        warnings.warn("the ratings matrix has no NaN and mostly zeros: zeros are treated as "
+                      "observed ratings of 0. Mark unknown entries with NaN (or pass a "
+                      "scipy.sparse matrix whose stored entries are the ratings).",
+                      UserWarning, stacklevel=4)
+    users, items = np.nonzero(observed)  # row-major, as the lesson's np.where
+    return users, items, R[observed], np.arange(R.shape[0]), np.arange(R.shape[1])
+
+
+def _from_sparse(X):
+    coo = X.tocoo()
+    if coo.dtype.kind not in "iuf":
+        raise ValueError(f"a sparse ratings matrix must hold real numbers, got dtype {coo.dtype}")
+    ratings = as_ratings(np.asarray(coo.data), "stored entries of the sparse matrix")
+    return (np.asarray(coo.row, dtype=np.int64), np.asarray(coo.col, dtype=np.int64), ratings,
+            np.arange(coo.shape[0]), np.arange(coo.shape[1]))
+
+
+def split_pairs(X, what="X"):
+    """Split (user, item) ids given as an (n, 2) array or a 2-column frame."""
+    if _is_dataframe(X):
+        if X.shape[1] != 2:
+            raise ValueError(f"{what} must have 2 columns (user, item), got {X.shape[1]}")
+        return X.iloc[:, 0].to_numpy(), X.iloc[:, 1].to_numpy()
+    if isinstance(X, (list, tuple)) and len(X) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    arr = np.asarray(X)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"{what} must have shape (n, 2) of (user, item) ids, got shape {arr.shape}")
+    return arr[:, 0], arr[:, 1]
+
+
+def to_triples(X, y=None):
+    """Turn any accepted input form into :class:`Triples`.
+
+    Parameters
+    ----------
+    X : array-like, scipy.sparse matrix, or (n, 2) ids
+        A ratings matrix (NaN = unknown) or a sparse matrix when ``y`` is None;
+        otherwise (user id, item id) pairs.
+    y : array-like of shape (n,), optional
+        The ratings of the pairs in ``X``.
+
+    Returns
+    -------
+    Triples
+
+    Raises
+    ------
+    ValueError
+        On anything that is not one of the accepted forms, with a message that
+        names the problem.
+    """
+    if y is None:
+        if _is_sparse(X):
+            parts = _from_sparse(X)
+        elif _is_dataframe(X):
+            raise ValueError("a DataFrame of (user, item) ids needs the ratings as y")
+        else:
+            parts = _from_dense(X)
+    else:
+        if _is_sparse(X):
+            raise ValueError("y must be None when X is a sparse ratings matrix")
+        users_raw, items_raw = split_pairs(X)
+        ratings = as_ratings(y, "y (the ratings)")
+        if len(ratings) != len(users_raw):
+            raise ValueError(f"X has {len(users_raw)} (user, item) pairs but y has "
+                             f"{len(ratings)} ratings")
+        user_ids, users = _encode(as_ids(users_raw, "user ids"))
+        item_ids, items = _encode(as_ids(items_raw, "item ids"))
+        parts = (users, items, ratings, user_ids, item_ids)
+    users, items, ratings, user_ids, item_ids = parts
+    if len(ratings) == 0:
+        raise ValueError("no observed ratings: the input has no known entry to learn from")
+    return _canonical(users, items, ratings, user_ids, item_ids)
+
+
+def encode_query_ids(ids, known, what):
+    """Indices of ``ids`` among the sorted ``known`` ids, ``-1`` where unseen.
+
+    A string id asked of a model trained on integer ids (or the reverse) is a
+    ``ValueError``: it can never match and is almost certainly a mistake.
+    """
+    ids = as_ids(ids, what)
+    if len(ids) == 0:
+        return np.zeros(0, dtype=np.int64)
+    known_str = known.dtype.kind in "US"
+    if (ids.dtype.kind in "US") != known_str:
+        kinds = ("strings", "integers") if known_str else ("integers", "strings")
+        raise ValueError(f"{what} must be {kinds[0]} like the training ids, got {kinds[1]}")
+    if len(known) == 0:
+        return np.full(len(ids), -1, dtype=np.int64)
+    if not known_str and (ids.dtype != known.dtype):
+        # Mixed int64/uint64 comparisons go through float64 in numpy: compare
+        # in Python ints' domain instead by promoting both to object only here.
+        if ids.dtype == np.uint64 or known.dtype == np.uint64:
+            ids, known = ids.astype(object), known.astype(object)
+    pos = np.searchsorted(known, ids)
+    pos = np.minimum(pos, len(known) - 1)
+    found = known[pos] == ids
+    return np.where(found, pos, -1).astype(np.int64)

@@ -1,0 +1,119 @@
+"""Build script for mfcy's compiled kernel.
+
+Metadata lives in ``pyproject.toml``; this file only describes the extension
+``mfcy._sgd`` and the two build switches read from the environment:
+
+``MFCY_OPENMP``
+    ``1`` requires OpenMP (the build fails without it), ``0`` forces a serial
+    build, unset probes the compiler and falls back to serial.
+``MFCY_DEBUG``
+    ``1`` turns Cython's bounds and wraparound checks back on in the kernel
+    (and drops ``-O3`` for ``-O1 -g``), for the hardening test runs.
+``MFCY_SANITIZE``
+    e.g. ``address,undefined``: adds ``-fsanitize=...`` to compile and link
+    flags (used by the sanitizer job; implies a debug-friendly build).
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+def _env_flag(name):
+    value = os.environ.get(name, "").strip()
+    if value not in ("", "0", "1"):
+        sys.exit(f"{name} must be 0 or 1, not {value!r}")
+    return None if value == "" else value == "1"
+
+
+OPENMP = _env_flag("MFCY_OPENMP")
+DEBUG = bool(_env_flag("MFCY_DEBUG"))
+SANITIZE = os.environ.get("MFCY_SANITIZE", "").strip()
+
+_OPENMP_PROBE = r"""
+#include <omp.h>
+int main(void) {
+    int n = 0;
+    #pragma omp parallel reduction(+:n)
+    n += 1;
+    return n > 0 ? 0 : 1;
+}
+"""
+
+
+class BuildExt(build_ext):
+    """``build_ext`` that probes for OpenMP and picks portable flags."""
+
+    def _compiles(self, source, extra_args):
+        # Compile *and link* a probe: a compiler that accepts -fopenmp but has no
+        # runtime library (e.g. Apple clang without libomp) must count as "no".
+        tmp = tempfile.mkdtemp(prefix="mfcy-probe-")
+        try:
+            src = os.path.join(tmp, "probe.c")
+            with open(src, "w") as f:
+                f.write(source)
+            objs = self.compiler.compile([src], output_dir=tmp, extra_postargs=extra_args)
+            self.compiler.link_executable(objs, os.path.join(tmp, "probe"),
+                                          extra_postargs=extra_args)
+            return True
+        except Exception:
+            return False
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def build_extensions(self):
+        msvc = self.compiler.compiler_type == "msvc"
+        if msvc:
+            compile_args, simd_args, omp_args = ["/O2"], ["/openmp:experimental"], ["/openmp"]
+        else:
+            # -O3, no -march=native (a wheel must run on any x86-64) and no
+            # -ffast-math (it breaks isfinite and reorders the lesson's sums).
+            # -fopenmp-simd only honours `#pragma omp simd`; it needs no runtime.
+            compile_args = ["-O1", "-g"] if (DEBUG or SANITIZE) else ["-O3"]
+            simd_args, omp_args = ["-fopenmp-simd"], ["-fopenmp"]
+            compile_args += ["-Wno-unused-function", "-Wno-unreachable-code"]
+            if SANITIZE:
+                compile_args += [f"-fsanitize={SANITIZE}", "-fno-omit-frame-pointer"]
+
+        use_openmp = False
+        if OPENMP is not False:
+            use_openmp = self._compiles(_OPENMP_PROBE, omp_args)
+            if OPENMP and not use_openmp:
+                sys.exit("MFCY_OPENMP=1 but the compiler cannot build and link OpenMP code")
+        if not use_openmp and not msvc and not self._compiles("int main(void){return 0;}", simd_args):
+            simd_args = []
+        print(f"mfcy: building with OpenMP {'on' if use_openmp else 'off'}"
+              f"{', debug checks on' if DEBUG else ''}"
+              f"{', sanitizers ' + SANITIZE if SANITIZE else ''}")
+
+        for ext in self.extensions:
+            ext.extra_compile_args = compile_args + (omp_args if use_openmp else simd_args)
+            ext.extra_link_args = (omp_args if use_openmp else [])
+            if SANITIZE:
+                ext.extra_link_args = ext.extra_link_args + [f"-fsanitize={SANITIZE}"]
+            ext.define_macros = [("MFCY_HAVE_OPENMP", "1" if use_openmp else "0")]
+        super().build_extensions()
+
+
+def _extensions():
+    from Cython.Build import cythonize
+
+    directives = {
+        "language_level": 3,
+        "boundscheck": DEBUG,
+        "wraparound": DEBUG,
+        "initializedcheck": DEBUG,
+        "cdivision": True,
+    }
+    ext = Extension("mfcy._sgd", sources=["mfcy/_sgd.pyx"], include_dirs=["mfcy"],
+                    depends=["mfcy/_sgd_simd.h"])
+    # force=True: the debug switch changes the generated C, not just the flags.
+    return cythonize([ext], compiler_directives=directives, force=True)
+
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExt})

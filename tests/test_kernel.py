@@ -1,0 +1,160 @@
+"""The compiled kernel against a pure-Python oracle of the same update rules."""
+
+import importlib.machinery
+
+import numpy as np
+import pytest
+
+import mfcy._sgd as _sgd
+from mfcy import MatrixFactorization
+from mfcy._blocking import EpochPlan
+
+from helpers import random_triples
+
+
+def oracle_epoch(P, Q, bu, bi, users, items, ratings, positions, mu, lr, reg, reg_b,
+                 biased, sequential):
+    """One SGD epoch in plain Python, visiting ``positions`` in order (in place)."""
+    sse = 0.0
+    for t in positions:
+        u, i, r = users[t], items[t], ratings[t]
+        pred = float(np.dot(P[u], Q[i]))
+        if biased:
+            pred += mu + bu[u] + bi[i]
+        err = r - pred
+        sse += err * err
+        if biased:
+            bu[u] += lr * (err - reg_b * bu[u])
+            bi[i] += lr * (err - reg_b * bi[i])
+        if sequential:
+            P[u] += lr * (err * Q[i] - reg * P[u])
+            Q[i] += lr * (err * P[u] - reg * Q[i])
+        else:
+            p_old = P[u].copy()
+            P[u] += lr * (err * Q[i] - reg * P[u])
+            Q[i] += lr * (err * p_old - reg * Q[i])
+    return sse
+
+
+def plan_positions(plan, visit_order, strata):
+    """The positions the kernel visits, in order, for one epoch of ``plan``."""
+    B = plan.n_blocks
+    out = []
+    for s in strata:
+        for a in range(B):
+            block = a * B + (a + s) % B
+            for j in range(plan.block_chunks[block], plan.block_chunks[block + 1]):
+                c = visit_order[j]
+                out.extend(range(plan.chunk_bounds[c], plan.chunk_bounds[c + 1]))
+    return out
+
+
+def make_problem(rng, n_users, n_items, k, index_dtype, real_dtype):
+    users, items, ratings = random_triples(rng, n_users, n_items, 0.3)
+    P = (0.1 * rng.standard_normal((n_users, k))).astype(real_dtype)
+    Q = (0.1 * rng.standard_normal((n_items, k))).astype(real_dtype)
+    bu = (0.1 * rng.standard_normal(n_users)).astype(real_dtype)
+    bi = (0.1 * rng.standard_normal(n_items)).astype(real_dtype)
+    return (users.astype(index_dtype), items.astype(index_dtype), ratings.astype(real_dtype),
+            P, Q, bu, bi)
+
+
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("biased", [True, False])
+@pytest.mark.parametrize("sequential", [True, False])
+@pytest.mark.parametrize("shape,k,n_blocks,shuffle", [
+    ((30, 20, ), 5, 1, False),
+    ((57, 41), 16, 3, True),
+    ((9, 70), 33, 4, True),
+])
+def test_kernel_matches_oracle_float64(rng, index_dtype, biased, sequential, shape, k,
+                                       n_blocks, shuffle):
+    users, items, ratings, P, Q, bu, bi = make_problem(rng, *shape, k, index_dtype, np.float64)
+    plan = EpochPlan(users, items, ratings, shape[0], shape[1], n_blocks, shuffle, rng,
+                     chunk_size=7)
+    Po, Qo, buo, bio = P.copy(), Q.copy(), bu.copy(), bi.copy()
+    mu, lr, reg, reg_b = 3.0, 0.03, 0.05, 0.02
+    for _ in range(3):
+        visit_order, strata = plan.draw(rng)
+        sse = _sgd.sgd_epoch(P, Q, bu, bi, plan.users, plan.items, plan.ratings,
+                             plan.chunk_bounds, plan.block_chunks, visit_order, strata,
+                             mu, lr, reg, reg_b, biased, sequential, 1)
+        positions = plan_positions(plan, visit_order, strata)
+        assert sorted(positions) == list(range(len(ratings)))  # each rating once
+        sse_o = oracle_epoch(Po, Qo, buo, bio, plan.users, plan.items, plan.ratings,
+                             positions, mu, lr, reg, reg_b, biased, sequential)
+        assert sse == pytest.approx(sse_o, rel=1e-12)
+    np.testing.assert_allclose(P, Po, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(Q, Qo, rtol=1e-12, atol=1e-14)
+    if biased:
+        np.testing.assert_allclose(bu, buo, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(bi, bio, rtol=1e-12, atol=1e-14)
+    else:  # an unbiased epoch must not touch the biases
+        np.testing.assert_array_equal(bu, buo)
+
+
+@pytest.mark.parametrize("sequential", [True, False])
+def test_kernel_matches_oracle_float32(rng, sequential):
+    users, items, ratings, P, Q, bu, bi = make_problem(rng, 40, 30, 12, np.int32, np.float32)
+    plan = EpochPlan(users, items, ratings, 40, 30, 2, True, rng, chunk_size=16)
+    P64, Q64, bu64, bi64 = (a.astype(np.float64) for a in (P, Q, bu, bi))
+    for _ in range(3):
+        visit_order, strata = plan.draw(rng)
+        sse = _sgd.sgd_epoch(P, Q, bu, bi, plan.users, plan.items, plan.ratings,
+                             plan.chunk_bounds, plan.block_chunks, visit_order, strata,
+                             3.0, 0.03, 0.05, 0.02, True, sequential, 1)
+        sse_o = oracle_epoch(P64, Q64, bu64, bi64, plan.users, plan.items,
+                             plan.ratings.astype(np.float64),
+                             plan_positions(plan, visit_order, strata),
+                             3.0, 0.03, 0.05, 0.02, True, sequential)
+        assert sse == pytest.approx(sse_o, rel=1e-4)
+    np.testing.assert_allclose(P, P64, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(Q, Q64, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(bu, bu64, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("real_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("biased", [True, False])
+def test_error_sums_and_predictions_match_numpy(rng, real_dtype, biased):
+    users, items, ratings, P, Q, bu, bi = make_problem(rng, 300, 50, 7, np.int64, real_dtype)
+    mu = 2.5
+    expected = (P[users] * Q[items]).sum(1, dtype=np.float64)
+    if biased:
+        expected += mu + bu[users] + bi[items]
+    err = ratings - expected
+    sse, sae = _sgd.error_sums(P, Q, bu, bi, users, items, ratings, mu, biased, 2)
+    tol = 1e-12 if real_dtype == np.float64 else 1e-5
+    assert sse == pytest.approx(np.sum(err ** 2), rel=tol)
+    assert sae == pytest.approx(np.sum(np.abs(err)), rel=tol)
+
+    out = np.empty(len(users), dtype=real_dtype)
+    _sgd.predict_pairs(P, Q, bu, bi, users, items, mu, biased, out)
+    np.testing.assert_allclose(out, expected, rtol=tol * 10, atol=tol)
+
+
+def test_error_sums_do_not_depend_on_thread_count(rng):
+    users, items, ratings, P, Q, bu, bi = make_problem(rng, 2000, 300, 9, np.int32, np.float32)
+    sums = {n: _sgd.error_sums(P, Q, bu, bi, users, items, ratings, 3.0, True, n)
+            for n in (1, 2, 4)}
+    assert sums[1] == sums[2] == sums[4]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_factors_are_bit_identical_for_any_thread_count(dtype):
+    rng = np.random.default_rng(7)
+    users, items, ratings = random_triples(rng, 400, 300, 0.1)
+    X = np.column_stack([users, items])
+    fits = [MatrixFactorization(n_factors=8, n_epochs=4, n_blocks=4, n_threads=n,
+                                dtype=dtype, random_state=3).fit(X, ratings)
+            for n in (1, 2, 4)]
+    for other in fits[1:]:
+        np.testing.assert_array_equal(other.user_factors_, fits[0].user_factors_)
+        np.testing.assert_array_equal(other.item_factors_, fits[0].item_factors_)
+        np.testing.assert_array_equal(other.user_bias_, fits[0].user_bias_)
+        assert other.history_["train_mse"] == fits[0].history_["train_mse"]
+
+
+def test_kernel_is_a_compiled_extension():
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    assert _sgd.__file__.endswith(suffixes), _sgd.__file__
+    assert isinstance(_sgd.openmp_enabled(), bool)
