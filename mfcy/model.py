@@ -344,8 +344,13 @@ class MatrixFactorization:
         self.history_ = history
         self.n_epochs_ = 0
         self._set_state(P, Q, user_bias, item_bias, biased)
-        self._train_users, self._train_items, self._train_ratings = (
-            triples.users, triples.items, ratings)
+        # The training interactions, as a compact CSR of item indices per user
+        # (the canonical triples are sorted by user, then item): recommendations
+        # exclude what a user already rated.
+        self._seen_indptr = np.zeros(triples.n_users + 1, dtype=np.int64)
+        np.cumsum(np.bincount(triples.users, minlength=triples.n_users),
+                  out=self._seen_indptr[1:])
+        self._seen_items = triples.items
 
         with _interrupt_after_epoch() as interrupt:
             for epoch in range(params["n_epochs"]):
