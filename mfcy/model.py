@@ -447,6 +447,109 @@ class MatrixFactorization:
                            self._biased, out)
         return out.astype(np.float64)
 
+    def recommend(self, users, n=10, *, exclude_seen=True, batch_size=None):
+        """Top-``n`` items for each user, best first.
+
+        Scores are the model's predicted ratings. Users are scored in batches
+        (``P[batch] Qᵀ`` then ``argpartition``), so memory stays bounded by
+        ``batch_size × n_items`` whatever the number of users.
+
+        Parameters
+        ----------
+        users : array-like of shape (n_users_asked,) or a single id
+            User ids. A user unseen in training gets the baseline ranking
+            (global mean plus item bias: the most favourably rated items).
+        n : int, default=10
+            Items per user (at most the number of items).
+        exclude_seen : bool, default=True
+            Leave out the items the user rated in training.
+        batch_size : int, optional
+            Users scored at once; by default enough for about 16 M scores.
+
+        Returns
+        -------
+        items : ndarray of shape (n_users_asked, n)
+            Item ids (raw ids, as in ``items_``). A single user id gives 1-D
+            arrays.
+        scores : ndarray of float64, shape (n_users_asked, n)
+            ``-inf`` marks slots beyond the user's unrated items (the item id
+            there is meaningless).
+        """
+        self._check_fitted()
+        single = np.ndim(users) == 0
+        user_idx = encode_query_ids(np.atleast_1d(np.asarray(users)), self.users_, "user ids")
+        n_items = len(self.items_)
+        n = min(_check_int("n", n, 1), n_items)
+        if batch_size is None:
+            batch_size = max(1, 2**24 // max(n_items, 1))
+        batch_size = _check_int("batch_size", batch_size, 1)
+        Q = self.item_factors_
+        item_base = self.item_bias_.astype(Q.dtype) + (Q.dtype.type(self.global_mean_)
+                                                        if self._biased else 0)
+        top = np.empty((len(user_idx), n), dtype=np.int64)
+        scores = np.empty((len(user_idx), n), dtype=np.float64)
+        for start in range(0, len(user_idx), batch_size):
+            batch = user_idx[start:start + batch_size]
+            known = batch >= 0
+            S = np.empty((len(batch), n_items), dtype=Q.dtype)
+            S[known] = self.user_factors_[batch[known]] @ Q.T
+            if self._biased:
+                S[known] += self.user_bias_[batch[known], None]
+                S[known] += item_base
+            # An unknown user: no factors, no user bias -> the baseline ranking.
+            S[~known] = item_base if self._biased else self.global_mean_
+            if exclude_seen:
+                rows, cols = self._seen_pairs(batch)
+                S[rows, cols] = -np.inf
+            part = np.argpartition(-S, n - 1, axis=1)[:, :n] if n < n_items else (
+                np.broadcast_to(np.arange(n_items), S.shape).copy())
+            part_scores = np.take_along_axis(S, part, axis=1)
+            # Best first; equal scores in item order, so results are deterministic.
+            order = np.lexsort((part, -part_scores), axis=1) if part.size else part
+            top[start:start + len(batch)] = np.take_along_axis(part, order, axis=1)
+            scores[start:start + len(batch)] = np.take_along_axis(part_scores, order, axis=1)
+        items = self.items_[top]
+        return (items[0], scores[0]) if single else (items, scores)
+
+    def _seen_pairs(self, user_idx):
+        """(row in ``user_idx``, item index) of every training rating of those users."""
+        known = np.flatnonzero(user_idx >= 0)
+        starts = self._seen_indptr[user_idx[known]]
+        counts = self._seen_indptr[user_idx[known] + 1] - starts
+        rows = np.repeat(known, counts)
+        # Positions starts[r] .. starts[r] + counts[r] - 1 for every row r.
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        return rows, self._seen_items[np.repeat(starts, counts) + offsets]
+
+    def similar_items(self, item, n=10):
+        """The ``n`` items whose factor vectors have the highest cosine with ``item``'s.
+
+        Parameters
+        ----------
+        item : id
+            A training item id.
+        n : int, default=10
+
+        Returns
+        -------
+        items : ndarray of shape (n,)
+            Item ids, most similar first (the item itself excluded).
+        similarities : ndarray of float64, shape (n,)
+            Cosine similarities in [-1, 1].
+        """
+        self._check_fitted()
+        idx = encode_query_ids(np.atleast_1d(np.asarray(item)), self.items_, "item ids")
+        if idx.size != 1 or idx[0] < 0:
+            raise ValueError(f"similar_items needs one item id seen in training, got {item!r}")
+        Q = self.item_factors_.astype(np.float64)
+        norms = np.linalg.norm(Q, axis=1)
+        norms[norms == 0] = 1.0  # a zero vector is similar to nothing (cosine 0)
+        sims = (Q @ Q[idx[0]]) / (norms * norms[idx[0]])
+        sims[idx[0]] = -np.inf
+        n = min(_check_int("n", n, 1), len(sims) - 1)
+        best = np.lexsort((np.arange(len(sims)), -sims))[:n]
+        return self.items_[best], sims[best]
+
     def reconstruct(self, *, allow_large=False):
         """The dense matrix of every user's predicted rating of every item.
 
