@@ -10,7 +10,7 @@ def sgd_epoch(
     users: npt.NDArray[np.integer], items: npt.NDArray[np.integer],
     ratings: npt.NDArray[np.floating], chunk_bounds: npt.NDArray[np.int64],
     block_chunks: npt.NDArray[np.int64], visit_order: npt.NDArray[np.int64],
-    strata: npt.NDArray[np.int64], global_mean: float, learning_rate: float,
+    strata: npt.NDArray[np.int64], stride: int, global_mean: float, learning_rate: float,
     regularization: float, bias_regularization: float, biased: bool, sequential: bool,
     n_threads: int,
 ) -> float: ...

@@ -88,34 +88,52 @@ cdef double _sgd_range(real_t[:, ::1] P, real_t[:, ::1] Q,
                        real_t[::1] user_bias, real_t[::1] item_bias,
                        const index_t[::1] users, const index_t[::1] items,
                        const real_t[::1] ratings, Py_ssize_t start, Py_ssize_t stop,
-                       real_t mu, real_t lr, real_t reg, real_t reg_bias,
+                       Py_ssize_t stride, real_t mu, real_t lr, real_t reg, real_t reg_bias,
                        bint biased, bint sequential) except? -1.0 nogil:
-    """SGD over positions [start, stop) in order; returns the summed squared
-    error of the ratings as they were met (before their own update)."""
+    """SGD over the positions [start, stop), visited as start + (j * stride) % n.
+
+    With ``stride`` coprime to ``n = stop - start`` that is a permutation of the
+    chunk: consecutive updates hit different users (no dependency chain on one
+    row) while every access stays inside the chunk, which sits in L1. Returns
+    the summed squared error of the ratings as they were met.
+    """
     cdef Py_ssize_t k = P.shape[1]
-    cdef Py_ssize_t t, ahead
+    cdef Py_ssize_t n = stop - start
+    cdef Py_ssize_t step, j, t, ahead
     cdef index_t u, i
     cdef real_t err
     cdef real_t *p
     cdef real_t *q
     cdef double sse = 0.0
-    for t in range(start, stop):
-        ahead = t + PREFETCH_DISTANCE
-        if ahead < stop:
-            mfcy_prefetch(&P[users[ahead], 0])
-            mfcy_prefetch(&Q[items[ahead], 0])
-        u = users[t]
-        i = items[t]
+    if n <= 0:
+        return 0.0
+    step = stride % n
+    # Running offsets (never a division per rating): t for now, ahead for the
+    # rating PREFETCH_DISTANCE visits later.
+    t = 0
+    ahead = (PREFETCH_DISTANCE * step) % n
+    for j in range(n):
+        if j + PREFETCH_DISTANCE < n:
+            mfcy_prefetch(&P[users[start + ahead], 0])
+            mfcy_prefetch(&Q[items[start + ahead], 0])
+        u = users[start + t]
+        i = items[start + t]
         p = &P[u, 0]
         q = &Q[i, 0]
         if biased:
-            err = ratings[t] - (mu + user_bias[u] + item_bias[i] + _dot(p, q, k))
+            err = ratings[start + t] - (mu + user_bias[u] + item_bias[i] + _dot(p, q, k))
             user_bias[u] += lr * (err - reg_bias * user_bias[u])
             item_bias[i] += lr * (err - reg_bias * item_bias[i])
         else:
-            err = ratings[t] - _dot(p, q, k)
+            err = ratings[start + t] - _dot(p, q, k)
         _step(p, q, err, lr, reg, k, sequential)
         sse += <double>err * <double>err
+        t += step
+        if t >= n:
+            t -= n
+        ahead += step
+        if ahead >= n:
+            ahead -= n
     return sse
 
 
@@ -124,14 +142,14 @@ cdef double _sgd_block(real_t[:, ::1] P, real_t[:, ::1] Q,
                        const index_t[::1] users, const index_t[::1] items,
                        const real_t[::1] ratings, const int64_t[::1] chunk_bounds,
                        const int64_t[::1] block_chunks, const int64_t[::1] visit_order,
-                       Py_ssize_t block, real_t mu, real_t lr, real_t reg, real_t reg_bias,
-                       bint biased, bint sequential) except? -1.0 nogil:
+                       Py_ssize_t block, Py_ssize_t stride, real_t mu, real_t lr, real_t reg,
+                       real_t reg_bias, bint biased, bint sequential) except? -1.0 nogil:
     cdef Py_ssize_t j, c
     cdef double sse = 0.0
     for j in range(block_chunks[block], block_chunks[block + 1]):
         c = visit_order[j]
         sse += _sgd_range(P, Q, user_bias, item_bias, users, items, ratings,
-                          chunk_bounds[c], chunk_bounds[c + 1],
+                          chunk_bounds[c], chunk_bounds[c + 1], stride,
                           mu, lr, reg, reg_bias, biased, sequential)
     return sse
 
@@ -141,7 +159,8 @@ def sgd_epoch(real_t[:, ::1] P, real_t[:, ::1] Q,
               const index_t[::1] users, const index_t[::1] items,
               const real_t[::1] ratings, const int64_t[::1] chunk_bounds,
               const int64_t[::1] block_chunks, const int64_t[::1] visit_order,
-              const int64_t[::1] strata, double global_mean, double learning_rate,
+              const int64_t[::1] strata, Py_ssize_t stride, double global_mean,
+              double learning_rate,
               double regularization, double bias_regularization,
               bint biased, bint sequential, int n_threads):
     """Run one SGD epoch in place; return the summed squared error (double).
@@ -164,6 +183,10 @@ def sgd_epoch(real_t[:, ::1] P, real_t[:, ::1] Q,
         Chunk ids, grouped by block, in visiting order.
     strata : int64, (n_blocks,)
         Stratum ``s`` runs the blocks ``(a, (a + strata[s]) % n_blocks)``.
+    stride : int
+        Inside a chunk of ``n`` positions, visit ``(j * stride) % n`` for
+        ``j = 0 .. n - 1``: 1 is storage order; a prime larger than every
+        chunk is a permutation of any chunk.
     global_mean, learning_rate, regularization, bias_regularization : float
     biased : bool
         Use the global mean and biases in the prediction and update the biases.
@@ -196,7 +219,7 @@ def sgd_epoch(real_t[:, ::1] P, real_t[:, ::1] Q,
                         block = a * n_blocks + (a + strata[s]) % n_blocks
                         block_sse[a] = _sgd_block(P, Q, user_bias, item_bias, users, items,
                                                   ratings, chunk_bounds, block_chunks,
-                                                  visit_order, block, mu, lr, reg, reg_bias,
+                                                  visit_order, block, stride, mu, lr, reg, reg_bias,
                                                   biased, sequential)
                 else:
                     # Blocks differ in size: hand them out one at a time.
@@ -205,7 +228,7 @@ def sgd_epoch(real_t[:, ::1] P, real_t[:, ::1] Q,
                         block = a * n_blocks + (a + strata[s]) % n_blocks
                         block_sse[a] = _sgd_block(P, Q, user_bias, item_bias, users, items,
                                                   ratings, chunk_bounds, block_chunks,
-                                                  visit_order, block, mu, lr, reg, reg_bias,
+                                                  visit_order, block, stride, mu, lr, reg, reg_bias,
                                                   biased, sequential)
                 # Fixed summation order: the same total for any thread count.
                 for a in range(n_blocks):

@@ -355,10 +355,11 @@ class MatrixFactorization:
         with _interrupt_after_epoch() as interrupt:
             for epoch in range(params["n_epochs"]):
                 start = time.perf_counter()
-                visit_order, strata = plan.draw(rng)
+                visit_order, strata, stride = plan.draw(rng)
                 sse = _sgd.sgd_epoch(P, Q, user_bias, item_bias, plan.users, plan.items,
                                      plan.ratings, plan.chunk_bounds, plan.block_chunks,
-                                     visit_order, strata, global_mean, params["learning_rate"],
+                                     visit_order, strata, stride, global_mean,
+                                     params["learning_rate"],
                                      params["regularization"], params["bias_regularization"],
                                      biased, sequential, params["n_threads"])
                 if self.track_loss:

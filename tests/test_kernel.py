@@ -36,7 +36,7 @@ def oracle_epoch(P, Q, bu, bi, users, items, ratings, positions, mu, lr, reg, re
     return sse
 
 
-def plan_positions(plan, visit_order, strata):
+def plan_positions(plan, visit_order, strata, stride):
     """The positions the kernel visits, in order, for one epoch of ``plan``."""
     B = plan.n_blocks
     out = []
@@ -45,7 +45,8 @@ def plan_positions(plan, visit_order, strata):
             block = a * B + (a + s) % B
             for j in range(plan.block_chunks[block], plan.block_chunks[block + 1]):
                 c = visit_order[j]
-                out.extend(range(plan.chunk_bounds[c], plan.chunk_bounds[c + 1]))
+                start, n = plan.chunk_bounds[c], plan.chunk_bounds[c + 1] - plan.chunk_bounds[c]
+                out.extend(start + (j * stride) % n for j in range(n))
     return out
 
 
@@ -75,11 +76,11 @@ def test_kernel_matches_oracle_float64(rng, index_dtype, biased, sequential, sha
     Po, Qo, buo, bio = P.copy(), Q.copy(), bu.copy(), bi.copy()
     mu, lr, reg, reg_b = 3.0, 0.03, 0.05, 0.02
     for _ in range(3):
-        visit_order, strata = plan.draw(rng)
+        visit_order, strata, stride = plan.draw(rng)
         sse = _sgd.sgd_epoch(P, Q, bu, bi, plan.users, plan.items, plan.ratings,
-                             plan.chunk_bounds, plan.block_chunks, visit_order, strata,
+                             plan.chunk_bounds, plan.block_chunks, visit_order, strata, stride,
                              mu, lr, reg, reg_b, biased, sequential, 1)
-        positions = plan_positions(plan, visit_order, strata)
+        positions = plan_positions(plan, visit_order, strata, stride)
         assert sorted(positions) == list(range(len(ratings)))  # each rating once
         sse_o = oracle_epoch(Po, Qo, buo, bio, plan.users, plan.items, plan.ratings,
                              positions, mu, lr, reg, reg_b, biased, sequential)
@@ -99,13 +100,13 @@ def test_kernel_matches_oracle_float32(rng, sequential):
     plan = EpochPlan(users, items, ratings, 40, 30, 2, True, rng, chunk_size=16)
     P64, Q64, bu64, bi64 = (a.astype(np.float64) for a in (P, Q, bu, bi))
     for _ in range(3):
-        visit_order, strata = plan.draw(rng)
+        visit_order, strata, stride = plan.draw(rng)
         sse = _sgd.sgd_epoch(P, Q, bu, bi, plan.users, plan.items, plan.ratings,
-                             plan.chunk_bounds, plan.block_chunks, visit_order, strata,
+                             plan.chunk_bounds, plan.block_chunks, visit_order, strata, stride,
                              3.0, 0.03, 0.05, 0.02, True, sequential, 1)
         sse_o = oracle_epoch(P64, Q64, bu64, bi64, plan.users, plan.items,
                              plan.ratings.astype(np.float64),
-                             plan_positions(plan, visit_order, strata),
+                             plan_positions(plan, visit_order, strata, stride),
                              3.0, 0.03, 0.05, 0.02, True, sequential)
         assert sse == pytest.approx(sse_o, rel=1e-4)
     np.testing.assert_allclose(P, P64, rtol=1e-4, atol=1e-5)
