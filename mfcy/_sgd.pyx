@@ -249,6 +249,9 @@ cdef int _error_range(const real_t[:, ::1] P, const real_t[:, ::1] Q,
     cdef real_t err
     cdef double sse = 0.0, sae = 0.0
     for t in range(start, stop):
+        if t + PREFETCH_DISTANCE < stop:
+            # Items come in random order (users in sorted order: no need).
+            mfcy_prefetch(&Q[items[t + PREFETCH_DISTANCE], 0])
         u = users[t]
         i = items[t]
         if biased:

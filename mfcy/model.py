@@ -160,7 +160,8 @@ class MatrixFactorization:
         Per epoch: ``"train_mse"`` and ``"train_rmse"`` (after the epoch, over
         every observed training entry, when ``track_loss``), ``"sgd_mse"``
         (the mean squared error met during the epoch, before each update,
-        free) and ``"epoch_seconds"``.
+        free), ``"epoch_seconds"`` (wall time of the SGD pass and its
+        shuffle) and ``"loss_seconds"`` (of the loss pass, when tracked).
     n_epochs_ : int
         Epochs actually run.
 
@@ -320,7 +321,7 @@ class MatrixFactorization:
         P = self._initial_factors(user_factors, (triples.n_users, k), "user_factors", rng, params)
         Q = self._initial_factors(item_factors, (triples.n_items, k), "item_factors", rng, params)
         with np.errstate(over="ignore"):  # reported below, as a ValueError
-            ratings = triples.ratings.astype(dtype)
+            ratings = triples.ratings.astype(dtype, copy=False)
         if not np.isfinite(ratings).all():
             raise ValueError(f"ratings overflow {dtype.name} (largest magnitude "
                              f"{np.abs(triples.ratings).max():.3g})")
@@ -337,6 +338,7 @@ class MatrixFactorization:
         if self.track_loss:
             history["train_mse"] = []
             history["train_rmse"] = []
+            history["loss_seconds"] = []
         sequential = self.update == "sequential"
 
         self.users_, self.items_ = triples.user_ids, triples.item_ids
@@ -362,9 +364,11 @@ class MatrixFactorization:
                                      params["learning_rate"],
                                      params["regularization"], params["bias_regularization"],
                                      biased, sequential, params["n_threads"])
+                sgd_done = time.perf_counter()
                 if self.track_loss:
                     loss, _ = self._error_sums(triples.users, triples.items, ratings,
                                                params["n_threads"])
+                    history["loss_seconds"].append(time.perf_counter() - sgd_done)
                     finite = math.isfinite(loss)
                 else:
                     # The epoch's own error sum misses a blow-up in its very last
@@ -378,7 +382,7 @@ class MatrixFactorization:
                         f"with learning_rate={self.learning_rate!r}: try a smaller "
                         "learning rate")
                 history["sgd_mse"].append(sse / n)
-                history["epoch_seconds"].append(time.perf_counter() - start)
+                history["epoch_seconds"].append(sgd_done - start)
                 if self.track_loss:
                     history["train_mse"].append(loss / n)
                     history["train_rmse"].append(math.sqrt(loss / n))
