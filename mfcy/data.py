@@ -20,6 +20,7 @@ duplicates of one (user, item) averaged into a single observation.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -70,11 +71,10 @@ class Triples:
 
 
 def _is_sparse(X):
-    try:
-        import scipy.sparse as sp
-    except ImportError:  # pragma: no cover - scipy is a dependency
-        return False
-    return sp.issparse(X)
+    # Not imported here: a sparse matrix can only exist once scipy.sparse has
+    # been imported, and importing it costs ~30 MB for callers who never use it.
+    sp = sys.modules.get("scipy.sparse")
+    return sp is not None and sp.issparse(X)
 
 
 def _is_dataframe(X):
@@ -235,18 +235,23 @@ def _frame_column(frame, name, role):
 
 def _frame_ids(column, role):
     """Ids of one DataFrame column (integers, or strings, one kind per column)."""
+    import pandas as pd
+    from pandas.api.types import infer_dtype
+
     values = column.to_numpy()
-    if values.dtype.kind == "O":
-        from pandas.api.types import infer_dtype
-
-        if infer_dtype(values, skipna=False) == "string":
-            # A hash-based factorization sorts only the distinct ids: several
-            # times faster than np.unique on a million strings.
-            import pandas as pd
-
-            codes, uniques = pd.factorize(values, sort=True)
-            return np.asarray(uniques, dtype=str), codes.astype(np.int64, copy=False)
-    return _encode(as_ids(values, f"{role} ids"))
+    if values.dtype.kind == "O" and infer_dtype(values, skipna=False) == "string":
+        values = np.asarray(values, dtype=object)
+    else:
+        values = as_ids(values, f"{role} ids")
+        if values.dtype.kind in "US":
+            values = values.astype(object)
+    # A hash-based factorization sorts only the distinct ids: faster and
+    # lighter than np.unique's sort of every id, with the same result.
+    codes, uniques = pd.factorize(values, sort=True)
+    uniques = np.asarray(uniques)
+    if uniques.dtype.kind == "O":
+        uniques = uniques.astype(str)
+    return uniques, codes.astype(np.int64, copy=False)
 
 
 def _from_frame(frame, columns):

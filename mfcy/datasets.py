@@ -137,24 +137,11 @@ def _compression(path):
     return None
 
 
-def _open_text(path, compression, encoding):
-    opener = _OPENERS.get(compression, open)
-    return opener(path, "rt", encoding=encoding, newline="")
-
-
 def _is_blank(line, sep):
     # pandas skips lines of whitespace, but a line of separators is a row.
-    whitespace = " \t\r\n\f\v".replace(sep, "") if len(sep) == 1 else " \r\n\f\v"
-    return line.strip(whitespace) == ""
-
-
-def _first_line(path, compression, encoding):
-    """(1-based number, text) of the first non-blank line."""
-    with _open_text(path, compression, encoding) as f:
-        for number, line in enumerate(f, start=1):
-            if line.strip():
-                return number, line.rstrip("\r\n")
-    return None, None
+    if sep is None or sep.isspace() and len(sep) > 1:
+        return line.strip() == ""
+    return line.strip(" \t\r\n\f\v".replace(sep, "")) == ""
 
 
 def _split(line, sep):
@@ -170,26 +157,172 @@ def _is_number(text):
 
 
 def _normalise(name):
-    return "".join(ch for ch in str(name).lower() if ch not in " _-")
+    return "".join(ch for ch in str(name).lower() if ch not in " _-\"'")
+
+
+def _role_of(name):
+    """``"user"``, ``"item"``, ``"rating"`` or None: what a header name says a column is."""
+    key = _normalise(name)
+    return next((role for role, names in _COLUMN_ALIASES.items() if key in names), None)
+
+
+class _DelimitedFile:
+    """A text table on disk: its first line sniffed, then read by pandas' C parser.
+
+    Shared by :func:`load_ratings` and the command line's pairs files. Every
+    error is a :class:`RatingsFileError` naming the file and, for one line,
+    its number.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    sep : str or None
+        None: the first of ``::``, tab, ``,``, ``;``, ``|`` on the first
+        line, else runs of whitespace.
+    encoding : str
+    what : str
+        What the file is, for messages ("ratings file").
+    """
+
+    def __init__(self, path, sep=None, encoding="utf-8", what="ratings file"):
+        path = os.fspath(path)
+        self.path, self.encoding, self.where = path, encoding, repr(path)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{what} {path!r} does not exist")
+        if os.path.isdir(path):
+            raise RatingsFileError(f"{path!r} is a directory, not a {what}")
+        self.compression = _compression(path)
+        self.first_number, first = self._first_line()
+        if first is None:
+            raise RatingsFileError(f"{self.where} is empty")
+        if sep is None:
+            sep = next((s for s in _SEPARATORS if s in first), None)
+        elif not isinstance(sep, str) or not sep:
+            raise ValueError(f"sep must be a non-empty string, got {sep!r}")
+        self.sep = sep
+        #: The fields of the first non-blank line.
+        self.fields = _split(first, sep)
+        self.skip_lines = None
+
+    def _open(self):
+        opener = _OPENERS.get(self.compression, open)
+        return opener(self.path, "rt", encoding=self.encoding, newline="")
+
+    def _first_line(self):
+        """(1-based number, text) of the first non-blank line."""
+        try:
+            with self._open() as f:
+                for number, line in enumerate(f, start=1):
+                    if line.strip():
+                        return number, line.rstrip("\r\n")
+        except UnicodeDecodeError as exc:
+            raise RatingsFileError(f"{self.where} is not {self.encoding} text ({exc.reason} "
+                                   f"at byte {exc.start}); pass another encoding") from None
+        except (OSError, EOFError, lzma.LZMAError) as exc:
+            raise RatingsFileError(f"{self.where} cannot be read ({self.compression or 'plain'}"
+                                   f" file: {exc})") from None
+        return None, None
+
+    def header_names(self):
+        """The first line's fields as column names."""
+        return [f.strip().strip('"') for f in self.fields]
+
+    def read(self, header, positions=None, dtype=None):
+        """Read the table with pandas.
+
+        Parameters
+        ----------
+        header : bool
+            Skip the first non-blank line.
+        positions : list of int, optional
+            Only these fields (by 0-based position); every field otherwise.
+        dtype : dict or type, optional
+            pandas dtypes by position (or one for all fields).
+
+        Returns
+        -------
+        DataFrame
+            Columns named by field position; one row per non-blank line.
+        """
+        import pandas as pd
+
+        # pandas' C parser takes one-character separators only: "::" is read
+        # as ":" with an empty field between any two real ones.
+        doubled = self.sep == "::"
+        read_sep = ":" if doubled else (r"\s+" if self.sep is None else self.sep)
+        self.skip_lines = self.first_number if header else self.first_number - 1
+        options = dict(sep=read_sep, header=None, skiprows=self.skip_lines, na_filter=False,
+                       encoding=self.encoding, compression=self.compression, engine="c")
+        wanted = list(range(len(self.fields))) if positions is None else list(positions)
+        if doubled:
+            # Only the real fields: a line with extra fields goes unnoticed here.
+            options["usecols"] = [2 * p for p in wanted]
+            if isinstance(dtype, dict):
+                dtype = {2 * p: t for p, t in dtype.items()}
+        else:
+            # Every field is parsed, so that a line with more fields than the
+            # first (an unquoted separator inside an id...) is an error, not a
+            # silent shift of the columns. Unwanted fields are dropped after.
+            options["names"] = list(range(len(self.fields)))
+        if dtype is not None:
+            options["dtype"] = dtype
+        try:
+            frame = pd.read_csv(self.path, **options)
+        except pd.errors.EmptyDataError:
+            frame = None
+        except pd.errors.ParserError as exc:
+            raise _parser_error(exc, self.where) from None
+        except UnicodeDecodeError as exc:
+            raise RatingsFileError(f"{self.where} is not {self.encoding} text ({exc.reason});"
+                                   " pass another encoding") from None
+        except (OSError, EOFError, lzma.LZMAError) as exc:
+            raise RatingsFileError(f"{self.where} cannot be read ({exc})") from None
+        if frame is None or len(frame) == 0:
+            raise RatingsFileError(f"{self.where} has a header but no data lines")
+        if doubled:
+            frame.columns = [c // 2 for c in frame.columns]
+        elif positions is not None:
+            frame = frame[wanted]
+        return frame
+
+    def line_of_row(self, row):
+        """The file line number of data row ``row`` (after :meth:`read`)."""
+        sep = ":" if self.sep == "::" else self.sep
+        with self._open() as f:
+            seen = -1
+            for number, line in enumerate(f, start=1):
+                if number <= self.skip_lines or _is_blank(line, sep):
+                    continue
+                seen += 1
+                if seen == row:
+                    return number
+        return None  # pragma: no cover - the row exists
+
+    def error(self, row, what):
+        """A :class:`RatingsFileError` for data row ``row``, with its line number."""
+        line = self.line_of_row(row)
+        return RatingsFileError(f"{self.where}, line {line}: {what}", line=line)
 
 
 def _resolve_columns(columns, names, n_fields, where):
     """Positions of the (user, item, rating) fields."""
     if columns is None:
         if names is not None:
-            found = []
-            for role in ("user", "item", "rating"):
-                matches = [j for j, name in enumerate(names)
-                           if _normalise(name) in _COLUMN_ALIASES[role]]
-                found.append(matches[0] if matches else None)
-            if None not in found and len(set(found)) == 3:
+            found = [next((j for j, name in enumerate(names) if _role_of(name) == role), None)
+                     for role in ("user", "item", "rating")]
+            if None not in found:
                 return found
         columns = (0, 1, 2)
     if isinstance(columns, (str, bytes)) or len(columns) != 3:
         raise ValueError(f"columns must give 3 columns (user, item, rating) by name or "
                          f"position, got {columns!r}")
+    return _resolve_positions(columns, ("user", "item", "rating"), names, n_fields, where)
+
+
+def _resolve_positions(columns, roles, names, n_fields, where):
+    """0-based positions of ``columns`` (header names or positions), one per role."""
     positions = []
-    for role, column in zip(("user", "item", "rating"), columns):
+    for role, column in zip(roles, columns):
         if isinstance(column, (int, np.integer)) and not isinstance(column, bool):
             if not 0 <= column < n_fields:
                 raise RatingsFileError(f"{where}: no column at position {column} for the "
@@ -208,22 +341,10 @@ def _resolve_columns(columns, names, n_fields, where):
         else:
             raise ValueError(f"a column is given by name (str) or position (int), got "
                              f"{column!r} for the {role}s")
-    if len(set(positions)) != 3:
-        raise ValueError(f"columns must be 3 different columns, got {columns!r}")
+    if len(set(positions)) != len(positions):
+        raise ValueError(f"the {', '.join(roles)} columns must be different columns, "
+                         f"got {list(columns)!r}")
     return positions
-
-
-def _line_of_row(path, compression, encoding, sep, skip_lines, row):
-    """The file line number of data row ``row``, counted as pandas counts rows."""
-    with _open_text(path, compression, encoding) as f:
-        seen = -1
-        for number, line in enumerate(f, start=1):
-            if number <= skip_lines or _is_blank(line, sep):
-                continue
-            seen += 1
-            if seen == row:
-                return number
-    return None  # pragma: no cover - the row exists
 
 
 def load_ratings(path, *, sep=None, columns=None, header=None, string_ids=False,
@@ -279,35 +400,15 @@ def load_ratings(path, *, sep=None, columns=None, header=None, string_ids=False,
     >>> path = os.path.join(tempfile.mkdtemp(), "ratings.csv")
     >>> with open(path, "w") as f:
     ...     _ = f.write("userId,movieId,rating,timestamp\\nalice,dune,5,0\\nbob,dune,3.5,0\\n")
-    >>> load_ratings(path, string_ids=True)
+    >>> load_ratings(path)
         user  item  rating
     0  alice  dune     5.0
     1    bob  dune     3.5
     """
     import pandas as pd
 
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"ratings file {path!r} does not exist")
-    if os.path.isdir(path):
-        raise RatingsFileError(f"{path!r} is a directory, not a ratings file")
-    where = repr(path)
-    compression = _compression(path)
-    try:
-        first_number, first = _first_line(path, compression, encoding)
-    except UnicodeDecodeError as exc:
-        raise RatingsFileError(f"{where} is not {encoding} text ({exc.reason} at byte "
-                               f"{exc.start}); pass encoding=") from None
-    except (OSError, EOFError, lzma.LZMAError) as exc:
-        raise RatingsFileError(f"{where} cannot be read ({compression or 'plain'} file: "
-                               f"{exc})") from None
-    if first is None:
-        raise RatingsFileError(f"{where} is empty: no ratings")
-    if sep is None:
-        sep = next((s for s in _SEPARATORS if s in first), None)
-    elif not isinstance(sep, str) or not sep:
-        raise ValueError(f"sep must be a non-empty string, got {sep!r}")
-    fields = _split(first, sep)
+    table = _DelimitedFile(path, sep=sep, encoding=encoding)
+    fields = table.fields
     if header is None:
         rating_at = 2
         if columns is not None and not isinstance(columns, str) and len(columns) == 3:
@@ -317,57 +418,22 @@ def load_ratings(path, *, sep=None, columns=None, header=None, string_ids=False,
                 rating_at = int(columns[2])
         if header is None:
             header = not (rating_at < len(fields) and _is_number(fields[rating_at]))
-    names = [f.strip().strip('"') for f in fields] if header else None
     if len(fields) < 3:
-        shown = "whitespace" if sep is None else repr(sep)
+        shown = "whitespace" if table.sep is None else repr(table.sep)
         raise RatingsFileError(
-            f"{where}, line {first_number}: {len(fields)} field(s) separated by {shown}; a "
-            "ratings file needs at least 3 (user, item, rating): pass sep= if the "
-            "separator is another", line=first_number)
-    positions = _resolve_columns(columns, names, len(fields), where)
-
-    # pandas' C parser takes one-character separators only: "::" is read as
-    # ":" with an empty field between any two real ones.
-    doubled = sep == "::"
-    read_sep = ":" if doubled else (r"\s+" if sep is None else sep)
-    physical = [2 * p for p in positions] if doubled else positions
-    skip_lines = first_number if header else first_number - 1
-    options = dict(sep=read_sep, header=None, skiprows=skip_lines, na_filter=False,
-                   encoding=encoding, compression=compression, engine="c")
-    if doubled:
-        # Only the real fields; a line with extra fields is not detected here.
-        options["usecols"] = physical
-    else:
-        # Every field is parsed, so that a line with more fields than the first
-        # (e.g. an unquoted separator inside an id) is an error, not a shift.
-        options["names"] = list(range(len(fields)))
-    if string_ids:
-        options["dtype"] = {physical[0]: str, physical[1]: str}
-    try:
-        frame = pd.read_csv(path, **options)
-    except pd.errors.EmptyDataError:
-        raise RatingsFileError(f"{where} has a header but no ratings") from None
-    except pd.errors.ParserError as exc:
-        raise _parser_error(exc, where) from None
-    except UnicodeDecodeError as exc:
-        raise RatingsFileError(f"{where} is not {encoding} text ({exc.reason}); pass "
-                               "encoding=") from None
-    except (OSError, EOFError, lzma.LZMAError) as exc:
-        raise RatingsFileError(f"{where} cannot be read ({exc})") from None
-    if len(frame) == 0:
-        raise RatingsFileError(f"{where} has a header but no ratings")
-
-    def fail(row, what):
-        line = _line_of_row(path, compression, encoding, sep if not doubled else ":",
-                            skip_lines, row)
-        return RatingsFileError(f"{where}, line {line}: {what}", line=line)
-
-    columns_out = {}
-    for role, column in zip(("user", "item"), physical[:2]):
-        columns_out[role] = _file_ids(frame[column], role, fail)
-    columns_out["rating"] = _file_ratings(frame[physical[2]], fail)
+            f"{table.where}, line {table.first_number}: {len(fields)} field(s) separated by "
+            f"{shown}; a ratings file needs at least 3 (user, item, rating): pass sep= if the "
+            "separator is another", line=table.first_number)
+    names = table.header_names() if header else None
+    positions = _resolve_columns(columns, names, len(fields), table.where)
+    dtype = {positions[0]: str, positions[1]: str} if string_ids else None
+    frame = table.read(bool(header), positions, dtype)
+    out = {}
+    for role, position in zip(("user", "item"), positions[:2]):
+        out[role] = _file_ids(frame[position], role, table.error)
+    out["rating"] = _file_ratings(frame[positions[2]], table.error)
     del frame
-    return pd.DataFrame(columns_out, copy=False)
+    return pd.DataFrame(out, copy=False)
 
 
 def _parser_error(exc, where):
