@@ -251,8 +251,10 @@ class _DelimitedFile:
         doubled = self.sep == "::"
         read_sep = ":" if doubled else (r"\s+" if self.sep is None else self.sep)
         self.skip_lines = self.first_number if header else self.first_number - 1
+        # skipinitialspace: "alice, Alien, 5" means the ids "alice" and "Alien".
         options = dict(sep=read_sep, header=None, skiprows=self.skip_lines, na_filter=False,
-                       encoding=self.encoding, compression=self.compression, engine="c")
+                       encoding=self.encoding, compression=self.compression, engine="c",
+                       skipinitialspace=True)
         wanted = list(range(len(self.fields))) if positions is None else list(positions)
         if doubled:
             # Only the real fields: a line with extra fields goes unnoticed here.

@@ -153,6 +153,14 @@ def test_string_ids_and_integer_ids(tmp_path):
     assert load_ratings(big)["item"].tolist() == [-5]
 
 
+def test_spaces_after_separators_are_not_part_of_ids(tmp_path):
+    path = write(tmp_path / "s.csv", "user, item, rating\nalice, The Matrix, 5\nbob,Up,  3\n")
+    frame = load_ratings(path)
+    assert frame["user"].tolist() == ["alice", "bob"]
+    assert frame["item"].tolist() == ["The Matrix", "Up"]
+    assert frame["rating"].tolist() == [5.0, 3.0]
+
+
 def test_blank_lines_are_skipped(tmp_path):
     path = write(tmp_path / "b.csv", "\nuser,item,rating\n\n1,10,4\n   \n1,20,3.5\n\n")
     check_rows(load_ratings(path), ROWS[:2])
