@@ -155,7 +155,7 @@ def _load_model(path):
     return MatrixFactorization.load(path)
 
 
-def _ids_from_text(values, known, what, where=None, error=None):
+def _ids_from_text(values, known, what, error=None):
     """Ids typed as text, converted to the model's id type (integers or strings).
 
     ``values`` is a pandas Series of strings (or a list). ``error(row, message)``

@@ -252,19 +252,33 @@ ERRORS = [
 ]
 
 
+ARGPARSE_ERRORS = [
+    (["fit", "ok.csv", "--factors", "0"], "--factors: must be a positive integer"),
+    (["fit", "ok.csv", "--test-fraction", "1.5"], "between 0 and 1"),
+    (["recommend", "int.npz"], "--user"),
+    (["launch"], "invalid choice"),
+]
+
+
 @pytest.fixture(scope="module")
-def errdir(tmp_path_factory):
+def error_runs(tmp_path_factory):
+    """Every error case run once, a few processes at a time (they are independent)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     path = tmp_path_factory.mktemp("errors")
     write_bad_files(path)
     model = MatrixFactorization(n_factors=2, n_epochs=1, n_threads=1, random_state=0)
     model.fit(np.array([[1, 2], [2, 3], [3, 1]]), [3.0, 4.0, 5.0]).save(path / "int.npz")
     (path / "truncated.npz").write_bytes((path / "int.npz").read_bytes()[:300])
-    return path
+    cases = [tuple(args) for args, _ in ERRORS + ARGPARSE_ERRORS]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = pool.map(lambda args: mfcy(*args, cwd=path, check=False), cases)
+        return dict(zip(cases, results))
 
 
 @pytest.mark.parametrize("args,message", ERRORS, ids=[" ".join(a) for a, _ in ERRORS])
-def test_user_errors_are_one_line_and_exit_2(errdir, args, message):
-    result = mfcy(*args, cwd=errdir, check=False)
+def test_user_errors_are_one_line_and_exit_2(error_runs, args, message):
+    result = error_runs[tuple(args)]
     assert result.returncode == 2, result.stdout + result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("mfcy: error: "), result.stderr
@@ -272,14 +286,10 @@ def test_user_errors_are_one_line_and_exit_2(errdir, args, message):
     assert re.search(message, lines[0]), lines[0]
 
 
-@pytest.mark.parametrize("args,message", [
-    (["fit", "ok.csv", "--factors", "0"], "--factors: must be a positive integer"),
-    (["fit", "ok.csv", "--test-fraction", "1.5"], "between 0 and 1"),
-    (["recommend", "int.npz"], "--user"),
-    (["launch"], "invalid choice"),
-])
-def test_bad_options_are_argparse_errors(errdir, args, message):
-    result = mfcy(*args, cwd=errdir, check=False)
+@pytest.mark.parametrize("args,message", ARGPARSE_ERRORS,
+                         ids=[" ".join(a) for a, _ in ARGPARSE_ERRORS])
+def test_bad_options_are_argparse_errors(error_runs, args, message):
+    result = error_runs[tuple(args)]
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
 
