@@ -272,8 +272,8 @@ def split_pairs(X, what="X"):
     """Split (user, item) ids given as an (n, 2) array or a 2-column frame."""
     if _is_dataframe(X):
         user_col, item_col = DEFAULT_COLUMNS[:2]
-        if X.shape[1] != 2 and user_col in X.columns and item_col in X.columns:
-            # A ratings frame (e.g. from load_ratings): its user and item columns.
+        if user_col in X.columns and item_col in X.columns:
+            # Named columns (e.g. a frame from load_ratings) win over positions.
             return X[user_col].to_numpy(), X[item_col].to_numpy()
         if X.shape[1] != 2:
             raise ValueError(f"{what} must have 2 columns (user, item) or columns named "

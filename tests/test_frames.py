@@ -87,6 +87,8 @@ def test_predict_takes_a_ratings_frame_and_returns_fallback_mask(frame):
     model = small_model().fit(frame)
     np.testing.assert_array_equal(model.predict(frame),
                                   model.predict(frame[["user", "item"]].to_numpy()))
+    swapped = frame[["item", "user"]]  # named columns win over their order
+    np.testing.assert_array_equal(model.predict(swapped), model.predict(frame))
     users = np.array([0, 999, 1, 999])
     items = np.array([0, 0, 999, 999])
     predictions, fallback = model.predict(users, items, return_fallback=True)
