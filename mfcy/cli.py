@@ -1,12 +1,27 @@
-"""The ``mfcy`` command line (top floor: it uses the library, nothing uses it)."""
+"""The ``mfcy`` command line (top floor: it uses the library, nothing uses it).
+
+Commands: ``demo`` (the lesson), ``fit`` (a ratings file to a model file),
+``predict``, ``recommend`` and ``info`` (using a model file).
+
+Exit status: 0 on success, 2 on a mistake of the user's (a missing or
+malformed file, an unknown column, a bad option: one line on stderr, no
+traceback), 130 when interrupted by Ctrl-C.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
+import time
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser"]
+
+#: Exit status of a user's mistake (as argparse's own errors).
+EXIT_USAGE = 2
+#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
 
 
 class UsageError(Exception):
@@ -51,30 +66,535 @@ def _cmd_demo(args):
     return 0
 
 
+
+# -- argument types ---------------------------------------------------------------
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    return value
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {text!r}")
+    return value
+
+
+def _separator(text):
+    # A shell passes "\t" as backslash + t: accept the escapes people type.
+    named = {"tab": "\t", "comma": ",", "semicolon": ";", "space": " ", "pipe": "|"}
+    value = named.get(text.lower(), text.encode().decode("unicode_escape") if "\\" in text
+                      else text)
+    if not value:
+        raise argparse.ArgumentTypeError("must not be empty")
+    return value
+
+
+def _column_list(text):
+    """'userId,movieId,rating' or '0,1,2' (names or 0-based positions)."""
+    parts = [p.strip() for p in text.split(",")]
+    if any(not p for p in parts):
+        raise argparse.ArgumentTypeError(f"expects comma-separated names or positions, "
+                                         f"got {text!r}")
+    return [int(p) if p.isdigit() else p for p in parts]
+
+
+# -- shared helpers ---------------------------------------------------------------
+
+def _describe(exc):
+    """One line for an exception the user caused."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename:
+        return f"{exc.strerror}: {exc.filename!r}"
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _check_writable(path, what):
+    """Fail before a long computation, not after, if ``path`` cannot be written."""
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    if os.path.isdir(path):
+        raise UsageError(f"{what} {path!r} is a directory")
+    if not os.path.isdir(directory):
+        raise UsageError(f"cannot write {what} {path!r}: directory {directory!r} does not exist")
+    if not os.access(directory, os.W_OK):
+        raise UsageError(f"cannot write {what} {path!r}: directory {directory!r} is not "
+                         "writable")
+
+
+def _load_model(path):
+    from .model import MatrixFactorization
+
+    return MatrixFactorization.load(path)
+
+
+def _ids_from_text(values, known, what, error=None):
+    """Ids typed as text, converted to the model's id type (integers or strings).
+
+    ``values`` is a pandas Series of strings (or a list). ``error(row, message)``
+    builds the exception for a bad row; without it a UsageError names the value.
+    """
+    import numpy as np
+    import pandas as pd
+
+    series = pd.Series(values, dtype=str)
+    if known.dtype.kind in "US":
+        return series.to_numpy(dtype=str)  # text ids match exactly
+    series = series.str.strip()
+    try:
+        return series.to_numpy().astype(known.dtype)
+    except (ValueError, OverflowError, TypeError):
+        pass
+    numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(np.isnan(numbers) | (numbers != np.round(numbers)))
+    row = int(bad[0]) if len(bad) else 0
+    message = (f"{what} {series.iloc[row]!r} is not an integer, but the model's {what}s are "
+               "integers")
+    if error is not None:
+        raise error(row, message)
+    raise UsageError(message)
+
+
+class _EpochReporter:
+    """The ``callback`` of ``fit``: held-out metrics and progress after each epoch.
+
+    A tqdm bar (with the per-epoch lines printed above it) when stdout is a
+    terminal, one plain line per epoch otherwise, nothing with ``--quiet``.
+    """
+
+    def __init__(self, n_epochs, test, quiet):
+        self.n_epochs = n_epochs
+        self.test = test
+        self.test_rmse, self.test_mae = [], []
+        self.mode = "quiet" if quiet else ("bar" if sys.stdout.isatty() else "lines")
+        self.bar = None
+        if self.mode == "bar":
+            from tqdm import tqdm
+
+            try:
+                size = os.get_terminal_size(sys.stdout.fileno())
+            except (OSError, ValueError):
+                size = os.terminal_size((0, 0))
+            sized = size.columns > 0 and size.lines > 0
+            # mininterval=0: an epoch is rare enough to redraw the bar after each.
+            # A terminal that reports no size (a bare pty) would hide the bar:
+            # give it 80 x 24.
+            self.bar = tqdm(total=n_epochs, unit="epoch", file=sys.stdout, mininterval=0,
+                            dynamic_ncols=sized, ncols=None if sized else 80,
+                            nrows=None if sized else 24)
+
+    def evaluate(self, model):
+        """(RMSE, MAE, number of fallback predictions) on the held-out ratings."""
+        import numpy as np
+
+        frame = self.test
+        predictions, fallback = model.predict(frame, return_fallback=True)
+        errors = predictions - frame["rating"].to_numpy()
+        return (float(np.sqrt(np.mean(errors ** 2))), float(np.mean(np.abs(errors))),
+                int(fallback.sum()))
+
+    def __call__(self, model, epoch, history):
+        parts = [f"epoch {epoch:{len(str(self.n_epochs))}d}/{self.n_epochs}"]
+        if "train_rmse" in history:
+            parts.append(f"train RMSE {history['train_rmse'][-1]:.4f}")
+        if self.test is not None:
+            rmse, mae, _ = self.evaluate(model)
+            self.test_rmse.append(rmse)
+            self.test_mae.append(mae)
+            parts.append(f"test RMSE {rmse:.4f}  MAE {mae:.4f}")
+        parts.append(f"{history['epoch_seconds'][-1]:.2f} s")
+        line = "  ".join(parts)
+        if self.mode == "bar":
+            self.bar.write(line, file=sys.stdout)
+            self.bar.update(1)
+        elif self.mode == "lines":
+            print(line, flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _plot_curves(history, test_rmse, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    train = history.get("train_rmse", [])
+    ax.plot(range(1, len(train) + 1), train, label="train RMSE")
+    if test_rmse:
+        ax.plot(range(1, len(test_rmse) + 1), test_rmse, label="test RMSE")
+    ax.set_title("Matrix factorization: RMSE per epoch")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("RMSE (rating units)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# -- commands ---------------------------------------------------------------------
+
+def _cmd_fit(args):
+    import numpy as np
+
+    from .datasets import load_ratings
+    from .model import MatrixFactorization
+
+    if args.model:
+        _check_writable(args.model, "model file")
+    if args.plot:
+        _check_writable(args.plot, "plot")
+    ratings = load_ratings(args.ratings, sep=args.sep, columns=args.columns,
+                           header=args.header, string_ids=args.string_ids)
+    n_ratings = len(ratings)
+    if not args.quiet:
+        print(f"{args.ratings}: {n_ratings:,} ratings of {ratings['user'].nunique():,} "
+              f"users and {ratings['item'].nunique():,} items", flush=True)
+    train, test = ratings, None
+    if args.test_fraction:
+        # Rows, not users or items, are held out: a seeded permutation of the
+        # file's rows, the first fraction of it for testing (with seed 0 and
+        # 0.1, the reference split of the benchmarks).
+        order = np.random.default_rng(args.seed).permutation(n_ratings)
+        n_test = int(n_ratings * args.test_fraction)
+        if n_test == 0 or n_test == n_ratings:
+            raise UsageError(f"--test-fraction {args.test_fraction} of {n_ratings} ratings "
+                             "leaves no " + ("test" if n_test == 0 else "training") +
+                             " ratings")
+        # Each part keeps the file's row order: the model does not depend on
+        # it, but a file sorted by user and item then needs no sorting in fit
+        # (a third less peak memory on ML-1M).
+        test = ratings.iloc[np.sort(order[:n_test])]
+        train = ratings.iloc[np.sort(order[n_test:])]
+        del order
+        if not args.quiet:
+            print(f"held out {n_test:,} ratings for testing (seed {args.seed})", flush=True)
+    del ratings  # the full table is not needed beside its two parts
+    model = MatrixFactorization(
+        n_factors=args.factors, n_epochs=args.epochs, learning_rate=args.lr,
+        regularization=args.reg, biased=not args.no_bias, dtype=args.dtype,
+        n_threads=args.threads, random_state=args.seed)
+    reporter = _EpochReporter(args.epochs, test, args.quiet)
+    start = time.perf_counter()
+    try:
+        model.fit(train, callback=reporter)
+    except KeyboardInterrupt:
+        reporter.close()
+        done = getattr(model, "n_epochs_", 0)
+        if not done:
+            print("mfcy: interrupted before the first epoch finished; no model saved",
+                  file=sys.stderr)
+        elif args.model:
+            model.save(args.model)
+            print(f"mfcy: interrupted: saved the model of epoch {done} of {args.epochs} "
+                  f"to {args.model}", file=sys.stderr)
+        else:
+            print(f"mfcy: interrupted after epoch {done} of {args.epochs} (no --model given: "
+                  "nothing saved)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        reporter.close()
+    seconds = time.perf_counter() - start
+    del train  # the model keeps what it needs; matplotlib may come next
+    n_train = len(model._seen_items)
+    updates = n_train * model.n_epochs_ / max(sum(model.history_["epoch_seconds"]), 1e-12)
+    print(f"fitted {model.n_epochs_} epochs on {n_train:,} ratings "
+          f"({len(model.users_):,} users x {len(model.items_):,} items, k={args.factors}) "
+          f"in {seconds:.2f} s: {updates / 1e6:.2f} M updates/s")
+    if "train_rmse" in model.history_:
+        print(f"train RMSE {model.history_['train_rmse'][-1]:.4f}")
+    if test is not None:
+        rmse, mae, n_fallback = reporter.evaluate(model)
+        note = (f" ({n_fallback:,} with a user or item unseen in training, predicted by the "
+                "baseline)" if n_fallback else "")
+        print(f"test RMSE {rmse:.4f}, MAE {mae:.4f} on {len(test):,} held-out ratings{note}")
+    if args.model:
+        model.save(args.model)
+        print(f"saved the model to {args.model}")
+    if args.plot:
+        _plot_curves(model.history_, reporter.test_rmse, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _read_pairs(args, model):
+    """The pairs file as text columns, its user and item positions, and its layout."""
+    from .datasets import _DelimitedFile, _resolve_positions, _role_of
+
+    table = _DelimitedFile(args.pairs, sep=args.sep, what="pairs file")
+    fields = table.fields
+    if len(fields) < 2:
+        raise UsageError(f"{table.where}, line {table.first_number}: {len(fields)} field(s); "
+                         "a pairs file needs a user and an item per line (pass --sep if the "
+                         "separator is another)")
+    header = args.header
+    columns = args.columns
+    if columns is not None and len(columns) != 2:
+        raise UsageError(f"--columns must give 2 columns (user, item), got {len(columns)}")
+    if header is None:
+        if columns is not None and any(isinstance(c, str) for c in columns):
+            header = True
+        else:
+            # A header names its columns; a data line holds ids of the model.
+            roles = [_role_of(f) for f in fields]
+            header = "user" in roles and "item" in roles
+            if not header and model.users_.dtype.kind not in "US":
+                user_at = columns[0] if columns is not None else 0
+                header = not fields[user_at].strip().lstrip("-").isdigit()
+    names = table.header_names() if header else None
+    if columns is None:
+        roles = [_role_of(n) for n in names] if names else []
+        columns = ([roles.index("user"), roles.index("item")]
+                   if "user" in roles and "item" in roles else [0, 1])
+    positions = _resolve_positions(columns, ("user", "item"), names, len(fields), table.where)
+    frame = table.read(bool(header), dtype=str)
+    return table, frame, positions, names
+
+
+def _cmd_predict(args):
+    import numpy as np
+
+    model = _load_model(args.model)
+    if args.output:
+        _check_writable(args.output, "output file")
+    table, frame, (user_at, item_at), names = _read_pairs(args, model)
+    users = _ids_from_text(frame[user_at], model.users_, "user id", error=table.error)
+    items = _ids_from_text(frame[item_at], model.items_, "item id", error=table.error)
+    predictions, fallback = model.predict(users, items, clip=args.clip, return_fallback=True)
+    # The model's own precision, printed in the shortest form that round-trips.
+    frame["prediction"] = predictions.astype(model.user_factors_.dtype)
+    if args.mark_fallback:
+        frame["fallback"] = fallback.astype(np.int8)
+    if names is not None:
+        frame.columns = names + list(frame.columns[len(names):])
+    sep = table.sep if table.sep and len(table.sep) == 1 else "\t"
+    out = args.output or sys.stdout
+    frame.to_csv(out, sep=sep, header=names is not None, index=False)
+    if fallback.any():
+        print(f"mfcy: note: {int(fallback.sum()):,} of {len(frame):,} pairs have a user or item "
+              "unseen in training: predicted by the baseline (global mean + the known bias)",
+              file=sys.stderr)
+    if args.output:
+        print(f"wrote {len(frame):,} predictions to {args.output}")
+    return 0
+
+
+def _cmd_recommend(args):
+    import numpy as np
+
+    model = _load_model(args.model)
+    user = _ids_from_text([args.user], model.users_, "user id")
+    items, scores = model.recommend(user, n=args.n, exclude_seen=not args.include_seen)
+    items, scores = items[0], scores[0]
+    if not np.isin(user, model.users_)[0]:
+        print(f"mfcy: note: user {args.user!r} is not in the model: these are the baseline "
+              "recommendations (the best-rated items on average)", file=sys.stderr)
+    keep = np.isfinite(scores)
+    if not keep.any():
+        print(f"mfcy: note: user {args.user!r} has rated every item; nothing left to "
+              "recommend (--include-seen lists them all)", file=sys.stderr)
+    print("rank\titem\tpredicted_rating")
+    for rank, (item, score) in enumerate(zip(items[keep], scores[keep]), start=1):
+        print(f"{rank}\t{item}\t{score:.4f}")
+    return 0
+
+
+def _cmd_info(args):
+    from .io import read_metadata
+
+    meta = read_metadata(args.model)
+    model = _load_model(args.model)
+    size = os.path.getsize(args.model)
+
+    def kind(ids):
+        return "string ids" if ids.dtype.kind in "US" else "integer ids"
+
+    params = model.get_params()
+    lines = [
+        f"model file   {args.model} ({size / 1e6:.2f} MB, format {meta['format_version']}, "
+        f"written by mfcy {meta['mfcy_version']})",
+        f"users        {len(model.users_):,} ({kind(model.users_)})",
+        f"items        {len(model.items_):,} ({kind(model.items_)})",
+        f"ratings      {len(model._seen_items):,} training ratings (kept for recommendations)",
+        f"factors      {model.user_factors_.shape[1]} per user and item, "
+        f"{model.user_factors_.dtype}",
+        f"biases       {'yes' if model._biased else 'no'}; global mean "
+        f"{model.global_mean_:.4f}",
+        f"rating range {model.rating_range_[0]:g} to {model.rating_range_[1]:g}",
+        f"epochs       {model.n_epochs_}" + (
+            f"; final train RMSE {model.history_['train_rmse'][-1]:.4f}"
+            if model.history_.get("train_rmse") else ""),
+        "parameters   " + ", ".join(f"{k}={v!r}" for k, v in params.items()),
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+def _add_format_options(parser, what):
+    parser.add_argument("--sep", type=_separator, default=None,
+                        help="field separator (default: detected from the first line: '::', "
+                             "tab, ',', ';', '|' or whitespace); '\\t' or 'tab' for a tab")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--header", dest="header", action="store_const", const=True,
+                       default=None, help="the first line names the columns")
+    group.add_argument("--no-header", dest="header", action="store_const", const=False,
+                       help="the first line is data (default: detected)")
+    parser.add_argument("--columns", type=_column_list, default=None,
+                        help=f"the {what} columns, by header name or 0-based position, comma "
+                             "separated (default: the columns named user/userId/..., "
+                             "item/movieId/..." + (", rating/score/...," if "rating" in what
+                                                   else ",") +
+                             " else the first ones)")
+
+
 def build_parser():
     """The argparse parser of the ``mfcy`` command."""
     parser = argparse.ArgumentParser(
-        prog="mfcy", description="Matrix factorization for explicit ratings.")
+        prog="mfcy", description="Matrix factorization for explicit ratings.",
+        epilog="Run 'mfcy COMMAND --help' for a command's options.")
     from . import __version__
 
     parser.add_argument("--version", action="version", version=f"mfcy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser("demo", help="run the teaching notebook's lesson on its built-in data")
     demo.add_argument("--out", default=".", help="directory for loss.png and reconstruction.png")
-    demo.add_argument("--every", type=int, default=20, help="print the loss every N epochs")
+    demo.add_argument("--every", type=_positive_int, default=20,
+                      help="print the loss every N epochs")
     demo.set_defaults(func=_cmd_demo)
+
+    fit = sub.add_parser(
+        "fit", help="fit a model to a ratings file",
+        description="Fit a model to a ratings file (CSV, TSV, MovieLens u.data or "
+                    "ratings.dat; gzip/bz2/xz ok) and save it with --model.")
+    fit.add_argument("ratings", metavar="RATINGS", help="ratings file: user, item, rating "
+                                                        "per line")
+    fit.add_argument("--model", metavar="OUT.npz", help="where to save the fitted model")
+    fit.add_argument("--factors", type=_positive_int, default=100, metavar="K",
+                     help="latent factors per user and item (default 100)")
+    fit.add_argument("--epochs", type=_positive_int, default=20, metavar="N",
+                     help="passes over the ratings (default 20)")
+    fit.add_argument("--lr", type=_positive_float, default=0.005,
+                     help="learning rate (default 0.005)")
+    fit.add_argument("--reg", type=_non_negative_float, default=0.02,
+                     help="L2 regularization (default 0.02)")
+    fit.add_argument("--no-bias", action="store_true",
+                     help="no global mean or user/item biases (the lesson's plain P Q^T)")
+    fit.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                     help="precision of the factors (default float32)")
+    fit.add_argument("--threads", type=_positive_int, default=None, metavar="T",
+                     help="threads (default: all cores; the result is the same for any T)")
+    fit.add_argument("--seed", type=int, default=0, metavar="S",
+                     help="seed of the initial factors, the visiting order and the test split "
+                          "(default 0: the same command gives the same model)")
+    fit.add_argument("--test-fraction", type=_fraction, default=None, metavar="F",
+                     help="hold out this fraction of the ratings (seeded) and report the "
+                          "test RMSE and MAE")
+    fit.add_argument("--plot", metavar="PNG", help="save the RMSE curves to this image")
+    fit.add_argument("--quiet", "-q", action="store_true",
+                     help="no per-epoch output, only the summary")
+    fit.add_argument("--string-ids", action="store_true",
+                     help="keep ids as text even when they look like integers")
+    _add_format_options(fit, "user, item and rating")
+    fit.set_defaults(func=_cmd_fit)
+
+    predict = sub.add_parser(
+        "predict", help="predict the ratings of (user, item) pairs",
+        description="Predict the rating of each (user, item) line of PAIRS; writes PAIRS "
+                    "with a 'prediction' column added. Unknown users or items get the "
+                    "baseline (global mean + the known bias).")
+    predict.add_argument("model", metavar="MODEL", help="a model file from 'mfcy fit'")
+    predict.add_argument("pairs", metavar="PAIRS", help="CSV/TSV of user, item per line "
+                                                        "(other columns are kept)")
+    predict.add_argument("--output", "-o", metavar="FILE", help="write here (default stdout)")
+    predict.add_argument("--clip", action="store_true",
+                         help="clip predictions to the training ratings' range")
+    predict.add_argument("--mark-fallback", action="store_true",
+                         help="add a 'fallback' column: 1 where the user or item was unseen "
+                              "in training")
+    _add_format_options(predict, "user and item")
+    predict.set_defaults(func=_cmd_predict)
+
+    recommend = sub.add_parser(
+        "recommend", help="top-N items for a user",
+        description="The N items with the highest predicted rating for a user, leaving out "
+                    "the items the user rated in training.")
+    recommend.add_argument("model", metavar="MODEL", help="a model file from 'mfcy fit'")
+    recommend.add_argument("--user", required=True, metavar="ID", help="the user's id")
+    recommend.add_argument("-n", type=_positive_int, default=10,
+                           help="how many items (default 10)")
+    recommend.add_argument("--include-seen", action="store_true",
+                           help="keep the items the user rated in training")
+    recommend.set_defaults(func=_cmd_recommend)
+
+    info = sub.add_parser("info", help="describe a model file")
+    info.add_argument("model", metavar="MODEL", help="a model file from 'mfcy fit'")
+    info.set_defaults(func=_cmd_info)
     return parser
 
 
 def main(argv=None):
-    """Entry point of the ``mfcy`` command; returns the exit status."""
+    """Entry point of the ``mfcy`` command; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 2 on a user's mistake (one line on stderr), 130 on
+        Ctrl-C.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except UsageError as exc:
-        print(f"mfcy: error: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("mfcy: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (e.g. `mfcy predict ... | head`): not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except (UsageError, ValueError, OSError) as exc:
+        # ValueError is the library's contract for bad input (files, ids,
+        # hyperparameters, model files); OSError covers files that cannot be
+        # read or written.
+        print(f"mfcy: error: {_describe(exc)}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":  # pragma: no cover

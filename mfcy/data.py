@@ -9,7 +9,10 @@ those indices, once, with vectorized checks:
   ids are again positions;
 * ``(X, y)``: ``X`` of shape (n, 2) holds (user id, item id) labels and ``y`` the
   ratings (scikit-learn's shape); the ids are labels, mapped to indices in the
-  sorted order of the distinct ids (``users_``/``items_`` map back).
+  sorted order of the distinct ids (``users_``/``items_`` map back);
+* a pandas DataFrame with a user, an item and a rating column (named
+  ``user``, ``item``, ``rating`` unless ``columns`` says otherwise), through
+  the same id map as ``(X, y)``.
 
 Whatever the form, the triples come out sorted by (user index, item index) with
 duplicates of one (user, item) averaged into a single observation.
@@ -17,14 +20,19 @@ duplicates of one (user, item) averaged into a single observation.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Triples", "to_triples", "encode_query_ids", "as_ids"]
+__all__ = ["Triples", "to_triples", "encode_query_ids", "as_ids", "DEFAULT_COLUMNS"]
 
 _INT32_MAX = np.iinfo(np.int32).max
+
+#: The (user, item, rating) column names ``fit(df)`` looks for by default; also
+#: the names :func:`mfcy.datasets.load_ratings` gives its columns.
+DEFAULT_COLUMNS = ("user", "item", "rating")
 
 
 @dataclass
@@ -63,13 +71,10 @@ class Triples:
 
 
 def _is_sparse(X):
-    # Ask scipy only about objects that come from it: importing scipy.sparse
-    # costs ~50 ms, which a fit on a plain array should not pay.
-    if not type(X).__module__.startswith("scipy.sparse"):
-        return False
-    import scipy.sparse as sp
-
-    return sp.issparse(X)
+    # Not imported here: a sparse matrix can only exist once scipy.sparse has
+    # been imported, and importing it costs ~30 MB for callers who never use it.
+    sp = sys.modules.get("scipy.sparse")
+    return sp is not None and sp.issparse(X)
 
 
 def _is_dataframe(X):
@@ -236,11 +241,65 @@ def _from_sparse(X):
             np.arange(coo.shape[0]), np.arange(coo.shape[1]))
 
 
+def _frame_column(frame, name, role):
+    if name not in frame.columns:
+        have = ", ".join(map(repr, frame.columns[:10])) + (", ..." if frame.shape[1] > 10 else "")
+        raise ValueError(f"the DataFrame has no {role} column {name!r} (its columns: {have}); "
+                         "name the (user, item, rating) columns with columns=(...)")
+    column = frame[name]
+    if _is_dataframe(column):
+        raise ValueError(f"the DataFrame has more than one column named {name!r}")
+    if column.isna().any():
+        row = int(np.flatnonzero(column.isna().to_numpy())[0])
+        raise ValueError(f"the {role} column {name!r} has missing values (first at position {row})")
+    return column
+
+
+def _frame_ids(column, role):
+    """Ids of one DataFrame column (integers, or strings, one kind per column)."""
+    import pandas as pd
+    from pandas.api.types import infer_dtype
+
+    values = column.to_numpy()
+    if values.dtype.kind == "O" and infer_dtype(values, skipna=False) == "string":
+        values = np.asarray(values, dtype=object)
+    else:
+        values = as_ids(values, f"{role} ids")
+        if values.dtype.kind in "US":
+            values = values.astype(object)
+    # A hash-based factorization sorts only the distinct ids: faster and
+    # lighter than np.unique's sort of every id, with the same result.
+    codes, uniques = pd.factorize(values, sort=True)
+    uniques = np.asarray(uniques)
+    if uniques.dtype.kind == "O":
+        uniques = uniques.astype(str)
+    return uniques, codes.astype(np.int64, copy=False)
+
+
+def _from_frame(frame, columns):
+    if columns is None:
+        columns = DEFAULT_COLUMNS
+    if isinstance(columns, str) or len(columns) != 3:
+        raise ValueError("columns must name 3 columns: (user, item, rating), "
+                         f"got {columns!r}")
+    user_col, item_col, rating_col = columns
+    user_ids, users = _frame_ids(_frame_column(frame, user_col, "user"), "user")
+    item_ids, items = _frame_ids(_frame_column(frame, item_col, "item"), "item")
+    ratings = as_ratings(_frame_column(frame, rating_col, "rating").to_numpy(),
+                         f"ratings (column {rating_col!r})")
+    return users, items, ratings, user_ids, item_ids
+
+
 def split_pairs(X, what="X"):
     """Split (user, item) ids given as an (n, 2) array or a 2-column frame."""
     if _is_dataframe(X):
+        user_col, item_col = DEFAULT_COLUMNS[:2]
+        if user_col in X.columns and item_col in X.columns:
+            # Named columns (e.g. a frame from load_ratings) win over positions.
+            return X[user_col].to_numpy(), X[item_col].to_numpy()
         if X.shape[1] != 2:
-            raise ValueError(f"{what} must have 2 columns (user, item), got {X.shape[1]}")
+            raise ValueError(f"{what} must have 2 columns (user, item) or columns named "
+                             f"'user' and 'item', got {X.shape[1]} columns")
         return X.iloc[:, 0].to_numpy(), X.iloc[:, 1].to_numpy()
     if isinstance(X, (list, tuple)) and len(X) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -250,16 +309,20 @@ def split_pairs(X, what="X"):
     return arr[:, 0], arr[:, 1]
 
 
-def to_triples(X, y=None):
+def to_triples(X, y=None, columns=None):
     """Turn any accepted input form into :class:`Triples`.
 
     Parameters
     ----------
-    X : array-like, scipy.sparse matrix, or (n, 2) ids
-        A ratings matrix (NaN = unknown) or a sparse matrix when ``y`` is None;
-        otherwise (user id, item id) pairs.
+    X : array-like, scipy.sparse matrix, (n, 2) ids or DataFrame
+        A ratings matrix (NaN = unknown), a sparse matrix, or a DataFrame of
+        (user, item, rating) rows when ``y`` is None; otherwise (user id,
+        item id) pairs.
     y : array-like of shape (n,), optional
         The ratings of the pairs in ``X``.
+    columns : sequence of 3 str, optional
+        The (user, item, rating) column names of a DataFrame ``X``; by default
+        ``("user", "item", "rating")``. Only for a DataFrame without ``y``.
 
     Returns
     -------
@@ -271,11 +334,15 @@ def to_triples(X, y=None):
         On anything that is not one of the accepted forms, with a message that
         names the problem.
     """
+    if columns is not None and not (_is_dataframe(X) and y is None):
+        raise ValueError("columns= names the (user, item, rating) columns of a DataFrame; "
+                         "it cannot be used with " + ("y" if y is not None else
+                                                      f"a {type(X).__name__}"))
     if y is None:
         if _is_sparse(X):
             parts = _from_sparse(X)
         elif _is_dataframe(X):
-            raise ValueError("a DataFrame of (user, item) ids needs the ratings as y")
+            parts = _from_frame(X, columns)
         else:
             parts = _from_dense(X)
     else:

@@ -154,6 +154,9 @@ class MatrixFactorization:
     item_bias_ : ndarray of shape (n_items,)
     global_mean_ : float
         Mean training rating (what an unknown user and item predict).
+    rating_range_ : tuple of float
+        (lowest, highest) training rating: the scale ``predict(clip=True)``
+        clips to.
     users_, items_ : ndarray
         Index → id: row ``j`` of ``user_factors_`` belongs to ``users_[j]``.
     history_ : dict of lists
@@ -283,21 +286,31 @@ class MatrixFactorization:
             raise ValueError(f"{name} contains NaN or infinity")
         return np.array(arr, dtype=params["dtype"], order="C", copy=True)
 
-    def fit(self, X, y=None, *, user_factors=None, item_factors=None):
+    def fit(self, X, y=None, *, columns=None, user_factors=None, item_factors=None,
+            callback=None):
         """Fit the factors to the observed ratings.
 
         Parameters
         ----------
-        X : array-like of shape (n_users, n_items), scipy.sparse matrix, or (n, 2) ids
+        X : array-like of shape (n_users, n_items), scipy.sparse matrix, (n, 2) ids, or DataFrame
             A ratings matrix with NaN for unknown entries, a sparse matrix
-            whose stored entries are the ratings, or (user id, item id) pairs
-            when ``y`` is given. Duplicate (user, item) observations are
-            averaged.
+            whose stored entries are the ratings, (user id, item id) pairs
+            when ``y`` is given, or a pandas DataFrame with one row per rating
+            (see ``columns``). Ids are integers or strings (one kind per
+            column). Duplicate (user, item) observations are averaged.
         y : array-like of shape (n,), optional
             Ratings of the pairs in ``X``.
+        columns : sequence of 3 str, optional
+            The (user, item, rating) column names of a DataFrame ``X``;
+            ``("user", "item", "rating")`` by default, the names
+            :func:`mfcy.datasets.load_ratings` gives.
         user_factors, item_factors : array-like, optional
             Initial factors of shape (n_users, n_factors) and
             (n_items, n_factors), copied; drawn from N(0, init_std²) if omitted.
+        callback : callable, optional
+            Called as ``callback(model, epoch, history)`` after every epoch
+            (``epoch`` counts from 1; the model is usable, fitted up to that
+            epoch). Returning ``False`` stops training there.
 
         Returns
         -------
@@ -314,7 +327,9 @@ class MatrixFactorization:
             that epoch.
         """
         params = self._validated_params()
-        triples = to_triples(X, y)
+        if callback is not None and not callable(callback):
+            raise ValueError(f"callback must be callable, got {callback!r}")
+        triples = to_triples(X, y, columns=columns)
         dtype = params["dtype"]
         rng = np.random.default_rng(self.random_state)
         k = params["n_factors"]
@@ -343,6 +358,7 @@ class MatrixFactorization:
 
         self.users_, self.items_ = triples.user_ids, triples.item_ids
         self.global_mean_ = global_mean
+        self.rating_range_ = (float(triples.ratings.min()), float(triples.ratings.max()))
         self.history_ = history
         self.n_epochs_ = 0
         self._set_state(P, Q, user_bias, item_bias, biased)
@@ -392,6 +408,8 @@ class MatrixFactorization:
                     label = "train RMSE" if self.track_loss else "SGD MSE"
                     print(f"epoch {epoch + 1:4d}/{params['n_epochs']}  {label} {shown:.6f}",
                           flush=True)
+                if callback is not None and callback(self, epoch + 1, history) is False:
+                    break
                 if interrupt["interrupted"]:
                     raise KeyboardInterrupt
         return self
@@ -405,7 +423,7 @@ class MatrixFactorization:
 
     def _forget_fit(self):
         for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_",
-                     "global_mean_", "users_", "items_", "n_epochs_"):
+                     "global_mean_", "users_", "items_", "n_epochs_", "rating_range_"):
             self.__dict__.pop(name, None)
 
     def _error_sums(self, users, items, ratings, n_threads=1):
@@ -426,22 +444,40 @@ class MatrixFactorization:
             raise ValueError(f"got {len(users_idx)} users but {len(items_idx)} items")
         return users_idx, items_idx
 
-    def predict(self, X, items=None):
+    def predict(self, X, items=None, *, clip=False, return_fallback=False):
         """Predicted ratings of (user, item) pairs.
 
         Parameters
         ----------
-        X : array-like of shape (n, 2), or of shape (n,) with ``items``
-            (user id, item id) pairs, or the user ids alone when ``items`` is
-            given.
+        X : array-like of shape (n, 2), DataFrame, or of shape (n,) with ``items``
+            (user id, item id) pairs, a DataFrame with ``user`` and ``item``
+            columns (or exactly two columns), or the user ids alone when
+            ``items`` is given.
         items : array-like of shape (n,), optional
             Item ids.
+        clip : bool, default=False
+            Clip the predictions to the training scale, ``rating_range_``.
+        return_fallback : bool, default=False
+            Also return which predictions fell back to the baseline.
 
         Returns
         -------
-        ndarray of float64, shape (n,)
+        predictions : ndarray of float64, shape (n,)
             An id unseen in training contributes no factors: the prediction
             falls back to the global mean plus the known side's bias.
+        fallback : ndarray of bool, shape (n,)
+            Only with ``return_fallback=True``: True where the user or the
+            item was unseen in training.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mfcy import MatrixFactorization
+        >>> X, y = np.array([[1, 10], [1, 20], [2, 10]]), np.array([4.0, 2.0, 5.0])
+        >>> model = MatrixFactorization(n_factors=2, n_epochs=5, random_state=0).fit(X, y)
+        >>> _, fallback = model.predict([[1, 20], [3, 10]], return_fallback=True)
+        >>> fallback
+        array([False,  True])
         """
         self._check_fitted()
         users, items = split_pairs(X) if items is None else (X, items)
@@ -450,7 +486,12 @@ class MatrixFactorization:
         _sgd.predict_pairs(self.user_factors_, self.item_factors_, self.user_bias_,
                            self.item_bias_, users_idx, items_idx, self.global_mean_,
                            self._biased, out)
-        return out.astype(np.float64)
+        out = out.astype(np.float64)
+        if clip:
+            np.clip(out, *self.rating_range_, out=out)
+        if return_fallback:
+            return out, (users_idx < 0) | (items_idx < 0)
+        return out
 
     def recommend(self, users, n=10, *, exclude_seen=True, batch_size=None):
         """Top-``n`` items for each user, best first.
@@ -610,3 +651,61 @@ class MatrixFactorization:
         from .plotting import plot_matrix
 
         return plot_matrix(self.reconstruct(), ax=ax, title="Reconstructed ratings")
+
+    # -- saving and loading --------------------------------------------------------
+
+    def save(self, path):
+        """Write the fitted model to one ``.npz`` file (no pickle inside).
+
+        The file holds the factors, biases, id maps, hyperparameters,
+        ``history_``, the training interactions and the mfcy version; see
+        :mod:`mfcy.io` for the format. It is written under a temporary name and
+        renamed into place, so an interrupted save leaves no truncated file.
+
+        Parameters
+        ----------
+        path : str, os.PathLike or binary file object
+            Used as given (no ``.npz`` is appended).
+
+        Examples
+        --------
+        >>> import numpy as np, os, tempfile
+        >>> from mfcy import MatrixFactorization
+        >>> X, y = np.array([["ann", "dune"], ["bob", "dune"]]), np.array([4.0, 2.0])
+        >>> model = MatrixFactorization(n_factors=2, n_epochs=3, random_state=0).fit(X, y)
+        >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+        >>> model.save(path)
+        >>> again = MatrixFactorization.load(path)
+        >>> bool((again.predict(X) == model.predict(X)).all()), again.users_.tolist()
+        (True, ['ann', 'bob'])
+        """
+        from .io import save_model
+
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """Read a model written by :meth:`save`.
+
+        The archive is opened with ``allow_pickle=False``: nothing in it is
+        ever unpickled. The format version, a SHA-256 checksum and every shape
+        and index range are checked.
+
+        Parameters
+        ----------
+        path : str, os.PathLike or binary file object
+
+        Returns
+        -------
+        MatrixFactorization
+            Fitted; its predictions are bit-identical to the saved model's.
+
+        Raises
+        ------
+        mfcy.io.ModelFileError
+            (a ``ValueError``) If the file is missing, truncated, modified, of
+            an unsupported format version, or holds a pickled object.
+        """
+        from .io import load_model
+
+        return load_model(path, cls)

@@ -9,3 +9,20 @@ def random_triples(rng, n_users, n_items, density, scale=1.0):
     users, items = np.nonzero(mask)
     ratings = scale * rng.standard_normal(len(users)) + 3.0
     return users, items, ratings
+
+
+def write_string_ratings(path, n_users=40, n_items=30, density=0.3, seed=0):
+    """A small ratings CSV with string ids (alice, bob, ...; film titles), 1-5 stars.
+
+    Returns the DataFrame written (columns user, item, rating).
+    """
+    from mfcy.datasets import make_low_rank
+
+    frame = make_low_rank(n_users, n_items, 3, density, random_state=seed, as_frame=True)
+    names = ["alice", "bob", "carol", "dave"] + [f"user{j:03d}" for j in range(4, n_users)]
+    titles = [f"film {j:02d}" for j in range(n_items)]
+    frame["user"] = np.array(names)[frame["user"]]
+    frame["item"] = np.array(titles)[frame["item"]]
+    frame["rating"] = np.clip(np.round(frame["rating"] + 3), 1, 5)
+    frame.to_csv(path, index=False, header=["userId", "movieId", "rating"])
+    return frame

@@ -1,0 +1,363 @@
+"""Saving and loading fitted models: one ``.npz`` file, never a pickle.
+
+A model file is a NumPy ``.npz`` archive (a zip of ``.npy`` arrays) holding
+
+* ``format``, ``format_version`` and ``mfcy_version``: what wrote it;
+* ``params``: the constructor's hyperparameters, as JSON text;
+* ``history``: the model's ``history_``, as JSON text (floats round-trip
+  exactly through JSON);
+* the fitted arrays: ``user_factors``, ``item_factors``, ``user_bias``,
+  ``item_bias``, ``global_mean``, ``biased``, ``rating_range``, ``n_epochs``;
+* the id maps ``users`` and ``items`` (integers stay int64 or uint64, strings
+  are a NumPy unicode array: no Python objects);
+* the training interactions ``seen_indptr`` and ``seen_items`` (a CSR of item
+  indices per user) that recommendations exclude;
+* ``checksum``: SHA-256 over every other member (name, dtype, shape, bytes).
+
+Loading opens the archive with ``allow_pickle=False``, so a member holding a
+pickled object is refused before anything is unpickled. It then checks the
+format and version, the checksum, and the shapes, dtypes and index ranges the
+compiled kernel relies on: whatever the file, loading gives a model whose
+predictions are bit-identical to the saved one's, or a :class:`ModelFileError`
+naming the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import numbers
+import os
+import zipfile
+
+import numpy as np
+
+__all__ = ["ModelFileError", "save_model", "load_model", "read_metadata",
+           "FORMAT", "FORMAT_VERSION"]
+
+#: The value of a model file's ``format`` member.
+FORMAT = "mfcy.MatrixFactorization"
+#: The version of the layout this module writes; it reads this version only.
+FORMAT_VERSION = 1
+
+_META = ("format", "format_version", "mfcy_version")
+_ARRAYS = ("params", "history", "user_factors", "item_factors", "user_bias", "item_bias",
+           "global_mean", "biased", "rating_range", "n_epochs", "users", "items",
+           "seen_indptr", "seen_items")
+
+
+class ModelFileError(ValueError):
+    """A file that is not a readable, intact mfcy model file."""
+
+
+def _mfcy_version():
+    from . import __version__
+
+    return __version__
+
+
+def _json_param(name, value):
+    """A hyperparameter as a JSON value (what cannot be written becomes None)."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if name == "dtype":
+        return np.dtype(value).name
+    # A random_state given as a Generator: the fitted state is saved, the
+    # generator (needed only to fit again) is not.
+    return None
+
+
+def _checksum(arrays):
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        arr = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}\0{arr.dtype.str}\0{arr.shape}\0".encode())
+        digest.update(arr.tobytes())
+    return digest.hexdigest()
+
+
+def _model_arrays(model):
+    model._check_fitted()
+    params = {name: _json_param(name, value) for name, value in model.get_params().items()}
+    history = {key: [float(v) for v in values] for key, values in model.history_.items()}
+    arrays = {
+        "format": np.array(FORMAT),
+        "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+        "mfcy_version": np.array(_mfcy_version()),
+        "params": np.array(json.dumps(params, sort_keys=True)),
+        "history": np.array(json.dumps(history)),
+        "user_factors": model.user_factors_,
+        "item_factors": model.item_factors_,
+        "user_bias": model.user_bias_,
+        "item_bias": model.item_bias_,
+        "global_mean": np.array(model.global_mean_, dtype=np.float64),
+        "biased": np.array(bool(model._biased)),
+        "rating_range": np.array(model.rating_range_, dtype=np.float64),
+        "n_epochs": np.array(model.n_epochs_, dtype=np.int64),
+        "users": model.users_,
+        "items": model.items_,
+        "seen_indptr": model._seen_indptr,
+        "seen_items": model._seen_items,
+    }
+    for name in ("users", "items"):
+        if arrays[name].dtype.kind not in "iuU":
+            raise ValueError(f"cannot save {name} ids of dtype {arrays[name].dtype}")
+    arrays["checksum"] = np.array(_checksum(arrays))
+    return arrays
+
+
+def save_model(model, file):
+    """Write a fitted model to one ``.npz`` file.
+
+    The file is written under a temporary name beside the target and renamed
+    into place, so an interrupted save never leaves a truncated model behind.
+
+    Parameters
+    ----------
+    model : MatrixFactorization
+        A fitted model.
+    file : str, os.PathLike or binary file object
+        Where to write. A path is used as given (no ``.npz`` is appended).
+
+    Raises
+    ------
+    ValueError
+        If the model is not fitted.
+    """
+    arrays = _model_arrays(model)
+    if hasattr(file, "write"):
+        np.savez(file, **arrays)
+        return
+    path = os.fspath(file)
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}."
+                                  f"{os.urandom(4).hex()}.tmp")
+    # os.open with 0o666 lets the umask decide the permissions, as for any new file.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _name(file):
+    return repr(os.fspath(file)) if isinstance(file, (str, os.PathLike)) else "the model file"
+
+
+def _read_archive(file):
+    """Every member of the archive, as arrays; ModelFileError on anything unreadable."""
+    name = _name(file)
+    if not hasattr(file, "read"):
+        try:
+            with open(file, "rb") as f:
+                return _read_archive_from(f, name)
+        except FileNotFoundError:
+            raise ModelFileError(f"model file {name} does not exist") from None
+        except IsADirectoryError:
+            raise ModelFileError(f"model file {name} is a directory") from None
+        except PermissionError:
+            raise ModelFileError(f"model file {name} cannot be read (permission "
+                                 "denied)") from None
+    return _read_archive_from(file, name)
+
+
+def _read_archive_from(f, name):
+    start = f.tell()
+    magic = f.read(4)
+    f.seek(start)
+    if not magic:
+        raise ModelFileError(f"{name} is empty, not an mfcy model file")
+    if magic[:1] == b"\x80":
+        raise ModelFileError(f"{name} is a Python pickle, not an mfcy model file; refusing "
+                             "to load it (unpickling can run arbitrary code)")
+    if magic != b"PK\x03\x04":
+        raise ModelFileError(f"{name} is not an mfcy model file (not a .npz archive)")
+    try:
+        archive = np.load(f, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ModelFileError(f"{name} is not a readable mfcy model file "
+                             f"(truncated or damaged: {exc})") from None
+    members = {}
+    with archive:
+        for member in archive.files:
+            try:
+                members[member] = archive[member]
+            except ValueError as exc:
+                if "allow_pickle" in str(exc):
+                    raise ModelFileError(
+                        f"{name}: member {member!r} holds a pickled Python object, which mfcy "
+                        "model files never contain; refusing to load it (unpickling can run "
+                        "arbitrary code)") from None
+                raise ModelFileError(f"{name}: member {member!r} is damaged ({exc})") from None
+            except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+                raise ModelFileError(f"{name} is truncated or damaged (member {member!r}: "
+                                     f"{exc})") from None
+    return name, members
+
+
+def _scalar(members, key, kind, name):
+    arr = members.get(key)
+    if arr is None:
+        raise ModelFileError(f"{name} is not an mfcy model file (no {key!r} member)")
+    if arr.shape != () or arr.dtype.kind not in kind:
+        raise ModelFileError(f"{name}: member {key!r} is not a scalar of the expected type")
+    return arr[()]
+
+
+def _check_header(name, members):
+    fmt = _scalar(members, "format", "U", name)
+    if fmt != FORMAT:
+        raise ModelFileError(f"{name} is not an mfcy model file (format {str(fmt)!r})")
+    version = int(_scalar(members, "format_version", "iu", name))
+    written_by = str(members["mfcy_version"][()]) if "mfcy_version" in members else "unknown"
+    if version != FORMAT_VERSION:
+        newer = "a newer" if version > FORMAT_VERSION else "an older"
+        raise ModelFileError(
+            f"{name} has model format version {version} (written by {newer} mfcy, "
+            f"{written_by}); this mfcy ({_mfcy_version()}) reads format version "
+            f"{FORMAT_VERSION} only" + (": upgrade mfcy" if version > FORMAT_VERSION else ""))
+    return {"format": str(fmt), "format_version": version, "mfcy_version": written_by}
+
+
+def read_metadata(file):
+    """What wrote a model file, without building the model.
+
+    Parameters
+    ----------
+    file : str, os.PathLike or binary file object
+
+    Returns
+    -------
+    dict
+        ``format``, ``format_version`` and ``mfcy_version``.
+
+    Raises
+    ------
+    ModelFileError
+        If the file is not a readable mfcy model file of a supported version.
+    """
+    name, members = _read_archive(file)
+    return _check_header(name, members)
+
+
+def _validated_state(name, members):
+    """The fitted state, after checking everything the kernel trusts."""
+    missing = [key for key in _ARRAYS + ("checksum",) if key not in members]
+    if missing:
+        raise ModelFileError(f"{name} is incomplete: no {', '.join(map(repr, missing))}")
+    stored = _scalar(members, "checksum", "U", name)
+    if _checksum({k: v for k, v in members.items() if k != "checksum"}) != stored:
+        raise ModelFileError(f"{name} fails its checksum: the file was modified or "
+                             "corrupted after it was saved")
+
+    def bad(what):
+        return ModelFileError(f"{name} is inconsistent: {what}")
+
+    P, Q = members["user_factors"], members["item_factors"]
+    ub, ib = members["user_bias"], members["item_bias"]
+    dtype = P.dtype
+    if dtype not in (np.float32, np.float64) or P.ndim != 2 or Q.ndim != 2:
+        raise bad("the factors must be 2-D float32 or float64 arrays")
+    if any(a.dtype != dtype for a in (Q, ub, ib)):
+        raise bad("the factors and biases have different dtypes")
+    users, items = members["users"], members["items"]
+    for ids, what in ((users, "users"), (items, "items")):
+        if ids.ndim != 1 or ids.dtype.kind not in "iuU":
+            raise bad(f"{what} must be a 1-D array of integer or string ids")
+        if len(ids) > 1 and not np.all(ids[1:] > ids[:-1]):
+            raise bad(f"{what} ids are not sorted and distinct")
+    n_users, n_items = len(users), len(items)
+    if P.shape[0] != n_users or Q.shape[0] != n_items or P.shape[1] != Q.shape[1]:
+        raise bad(f"factor shapes {P.shape} and {Q.shape} do not match {n_users} users "
+                  f"and {n_items} items")
+    if ub.shape != (n_users,) or ib.shape != (n_items,):
+        raise bad("bias shapes do not match the numbers of users and items")
+    for arr, what in ((P, "user factors"), (Q, "item factors"), (ub, "user biases"),
+                      (ib, "item biases")):
+        if not np.isfinite(arr).all():
+            raise bad(f"the {what} contain NaN or infinity")
+    indptr, seen = members["seen_indptr"], members["seen_items"]
+    if (indptr.dtype.kind not in "iu" or seen.dtype.kind not in "iu" or indptr.ndim != 1
+            or seen.ndim != 1 or indptr.shape != (n_users + 1,)):
+        raise bad("the training interactions are not a CSR of item indices per user")
+    if indptr[0] != 0 or indptr[-1] != len(seen) or np.any(np.diff(indptr) < 0):
+        raise bad("the training interactions' row pointers are out of order")
+    if len(seen) and (seen.min() < 0 or seen.max() >= n_items):
+        raise bad("the training interactions refer to items the model does not have")
+    global_mean = float(_scalar(members, "global_mean", "f", name))
+    rating_range = members["rating_range"]
+    if rating_range.shape != (2,) or rating_range.dtype.kind != "f":
+        raise bad("rating_range must hold two floats")
+    if not (np.isfinite(global_mean) and np.isfinite(rating_range).all()):
+        raise bad("the global mean or the rating range is not finite")
+    try:
+        params = json.loads(str(_scalar(members, "params", "U", name)))
+        history = json.loads(str(_scalar(members, "history", "U", name)))
+    except json.JSONDecodeError as exc:
+        raise bad(f"unreadable JSON ({exc})") from None
+    if not isinstance(params, dict) or not isinstance(history, dict):
+        raise bad("params and history must be JSON objects")
+    return {
+        "params": params, "history": history, "P": np.ascontiguousarray(P),
+        "Q": np.ascontiguousarray(Q), "user_bias": np.ascontiguousarray(ub),
+        "item_bias": np.ascontiguousarray(ib), "global_mean": global_mean,
+        "biased": bool(_scalar(members, "biased", "b", name)),
+        "rating_range": (float(rating_range[0]), float(rating_range[1])),
+        "n_epochs": int(_scalar(members, "n_epochs", "iu", name)),
+        "users": users, "items": items, "seen_indptr": indptr.astype(np.int64, copy=False),
+        "seen_items": seen,
+    }
+
+
+def load_model(file, cls=None):
+    """Read a model written by :func:`save_model`.
+
+    Parameters
+    ----------
+    file : str, os.PathLike or binary file object
+    cls : type, optional
+        The class to build (:class:`~mfcy.MatrixFactorization` or a subclass).
+
+    Returns
+    -------
+    MatrixFactorization
+        Fitted, with predictions bit-identical to the saved model's.
+
+    Raises
+    ------
+    ModelFileError
+        If the file is missing, truncated, modified, of another format
+        version, or holds a pickled object (which is never unpickled).
+    """
+    if cls is None:
+        from .model import MatrixFactorization as cls
+    name, members = _read_archive(file)
+    _check_header(name, members)
+    state = _validated_state(name, members)
+    params = state["params"]
+    unknown = sorted(set(params) - set(cls._get_param_names()))
+    if unknown:
+        raise ModelFileError(
+            f"{name} has hyperparameters this mfcy ({_mfcy_version()}) does not know: "
+            f"{', '.join(unknown)} (written by mfcy {members['mfcy_version'][()]})")
+    model = cls(**params)
+    model.users_, model.items_ = state["users"], state["items"]
+    model.global_mean_ = state["global_mean"]
+    model.rating_range_ = state["rating_range"]
+    model.history_ = state["history"]
+    model.n_epochs_ = state["n_epochs"]
+    model._set_state(state["P"], state["Q"], state["user_bias"], state["item_bias"],
+                     state["biased"])
+    model._seen_indptr = state["seen_indptr"]
+    model._seen_items = state["seen_items"]
+    return model
