@@ -1,13 +1,13 @@
 """mfcy: collaborative filtering by matrix factorization, with a compiled SGD kernel.
 
 Public names: :class:`MatrixFactorization`, :class:`DivergenceError`, and the
-modules :mod:`mfcy.datasets`, :mod:`mfcy.metrics` and
+modules :mod:`mfcy.datasets`, :mod:`mfcy.metrics`, :mod:`mfcy.model_selection` and
 :mod:`mfcy.plotting`.
 """
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import datasets, metrics
+from . import datasets, metrics, model_selection
 from .model import DivergenceError, MatrixFactorization
 
 try:
@@ -15,5 +15,5 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
-__all__ = ["MatrixFactorization", "DivergenceError", "datasets", "metrics",
+__all__ = ["MatrixFactorization", "DivergenceError", "datasets", "metrics", "model_selection",
            "__version__"]
