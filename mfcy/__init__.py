@@ -1,12 +1,13 @@
 """mfcy: collaborative filtering by matrix factorization, with a compiled SGD kernel.
 
 Public names: :class:`MatrixFactorization`, :class:`DivergenceError`, and the
-modules :mod:`mfcy.datasets` and :mod:`mfcy.plotting`.
+modules :mod:`mfcy.datasets`, :mod:`mfcy.metrics`, :mod:`mfcy.model_selection` and
+:mod:`mfcy.plotting`.
 """
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import datasets
+from . import datasets, metrics, model_selection
 from .model import DivergenceError, MatrixFactorization
 
 try:
@@ -14,4 +15,5 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
-__all__ = ["MatrixFactorization", "DivergenceError", "datasets", "__version__"]
+__all__ = ["MatrixFactorization", "DivergenceError", "datasets", "metrics", "model_selection",
+           "__version__"]

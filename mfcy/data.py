@@ -386,3 +386,31 @@ def encode_query_ids(ids, known, what):
     pos = np.minimum(pos, len(known) - 1)
     found = known[pos] == ids
     return np.where(found, pos, -1).astype(np.int64)
+
+
+def rating_rows(X, y=None, columns=None):
+    """Raw (user id, item id, rating) rows of any accepted input form, not deduplicated.
+
+    With ``y`` the rows are the given pairs in their given order (an evaluation
+    must score every row a caller passed, duplicates included); without it, the
+    observed entries of the matrix (or whatever else :func:`to_triples` takes),
+    with their ids.
+
+    Returns
+    -------
+    users, items : ndarray
+        Ids as :func:`as_ids` returns them.
+    ratings : ndarray of float64
+    """
+    if y is None or _is_sparse(X):
+        triples = to_triples(X, y, columns=columns)
+        return (triples.user_ids[triples.users], triples.item_ids[triples.items],
+                triples.ratings)
+    users_raw, items_raw = split_pairs(X)
+    ratings = as_ratings(y, "y (the ratings)")
+    if len(ratings) != len(users_raw):
+        raise ValueError(f"X has {len(users_raw)} (user, item) pairs but y has "
+                         f"{len(ratings)} ratings")
+    if len(ratings) == 0:
+        raise ValueError("no ratings given: X and y are empty")
+    return as_ids(users_raw, "user ids"), as_ids(items_raw, "item ids"), ratings

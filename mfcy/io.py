@@ -43,7 +43,7 @@ FORMAT_VERSION = 1
 _META = ("format", "format_version", "mfcy_version")
 _ARRAYS = ("params", "history", "user_factors", "item_factors", "user_bias", "item_bias",
            "global_mean", "biased", "rating_range", "n_epochs", "users", "items",
-           "seen_indptr", "seen_items")
+           "seen_indptr", "seen_items", "best_epoch")
 
 
 class ModelFileError(ValueError):
@@ -98,6 +98,8 @@ def _model_arrays(model):
         "biased": np.array(bool(model._biased)),
         "rating_range": np.array(model.rating_range_, dtype=np.float64),
         "n_epochs": np.array(model.n_epochs_, dtype=np.int64),
+        # -1: no early-stopping bookkeeping (fit without a validation set).
+        "best_epoch": np.array(getattr(model, "best_epoch_", -1), dtype=np.int64),
         "users": model.users_,
         "items": model.items_,
         "seen_indptr": model._seen_indptr,
@@ -274,8 +276,12 @@ def _validated_state(name, members):
     for ids, what in ((users, "users"), (items, "items")):
         if ids.ndim != 1 or ids.dtype.kind not in "iuU":
             raise bad(f"{what} must be a 1-D array of integer or string ids")
-        if len(ids) > 1 and not np.all(ids[1:] > ids[:-1]):
+        # Items stay sorted; users are sorted after fit, but fold_in() appends
+        # new users at the end, so for them only distinctness is required.
+        if what == "items" and len(ids) > 1 and not np.all(ids[1:] > ids[:-1]):
             raise bad(f"{what} ids are not sorted and distinct")
+        if what == "users" and len(np.unique(ids)) != len(ids):
+            raise bad(f"{what} ids are not distinct")
     n_users, n_items = len(users), len(items)
     if P.shape[0] != n_users or Q.shape[0] != n_items or P.shape[1] != Q.shape[1]:
         raise bad(f"factor shapes {P.shape} and {Q.shape} do not match {n_users} users "
@@ -360,4 +366,7 @@ def load_model(file, cls=None):
                      state["biased"])
     model._seen_indptr = state["seen_indptr"]
     model._seen_items = state["seen_items"]
+    best_epoch = _scalar(members, "best_epoch", "i", "the model file")
+    if int(best_epoch) >= 0:
+        model.best_epoch_ = int(best_epoch)
     return model

@@ -223,7 +223,9 @@ def test_tampered_ids_fail_the_checksum(saved):
     (lambda m: m.update(item_bias=m["item_bias"].astype(np.float64)), "different dtypes"),
     (lambda m: m.update(seen_items=m["seen_items"] + 1000), "items the model does not have"),
     (lambda m: m.update(seen_indptr=m["seen_indptr"][::-1].copy()), "out of order"),
-    (lambda m: m.update(users=m["users"][::-1].copy()), "not sorted"),
+    (lambda m: m.update(items=m["items"][::-1].copy()), "not sorted"),
+    # Users may be out of order (fold_in appends), never repeated.
+    (lambda m: m.update(users=np.repeat(m["users"][:1], len(m["users"]))), "not distinct"),
     (lambda m: m.update(item_factors=np.full_like(m["item_factors"], np.nan)), "NaN"),
     (lambda m: m.update(params=np.array("{not json")), "JSON"),
     (lambda m: m.pop("history"), "incomplete: no 'history'"),
@@ -328,3 +330,28 @@ def test_the_frame_used_is_unchanged(model):
     copy = frame.copy()
     model.predict(frame)
     pd.testing.assert_frame_equal(frame, copy)
+
+
+def test_fold_in_and_early_stopping_state_survive_save_load(tmp_path):
+    """fold_in appends users out of order, early stopping records best_epoch_."""
+    import numpy as np
+
+    from mfcy import MatrixFactorization
+    from mfcy.model_selection import train_test_split
+
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.integers(0, 40, 600), rng.integers(0, 30, 600)])
+    y = rng.normal(3.5, 1.0, 600)
+    X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=0.2, random_state=0)
+    model = MatrixFactorization(n_factors=3, n_epochs=30, early_stopping=True,
+                                n_iter_no_change=2, n_threads=1, random_state=0)
+    model.fit(X_train, y_train, validation=(X_val, y_val))
+    model.fold_in(np.array([[-7, 1], [-7, 2], [-3, 4]]), [5.0, 4.0, 2.0])
+    assert list(model.users_[-2:]) == [-7, -3]
+    path = tmp_path / "m.npz"
+    model.save(path)
+    again = MatrixFactorization.load(path)
+    assert again.best_epoch_ == model.best_epoch_
+    pairs = np.array([[-7, 3], [-3, 1], [5, 5]])
+    np.testing.assert_array_equal(again.predict(pairs), model.predict(pairs))
+    np.testing.assert_array_equal(again.recommend([-7], n=3)[0], model.recommend([-7], n=3)[0])
