@@ -20,6 +20,12 @@ from .data import as_ratings, encode_query_ids, rating_rows, split_pairs, to_tri
 
 __all__ = ["MatrixFactorization", "DivergenceError"]
 
+#: Below this much work per epoch (ratings × factors) a fit runs on one thread:
+#: a 2-thread epoch pays a dozen barriers, which on a busy machine can cost
+#: milliseconds each, more than the whole epoch of a small problem. The result
+#: is the same either way.
+MIN_WORK_PER_THREAD = 2_000_000
+
 #: ``reconstruct()`` refuses larger matrices unless asked explicitly.
 MAX_RECONSTRUCT_CELLS = 10**8
 
@@ -139,7 +145,9 @@ class MatrixFactorization:
         Ignored when ``shuffle=False``.
     n_threads : int or None, default=None
         Threads for the kernel; None uses every core available to the process.
-        Any value gives the same factors.
+        Any value gives the same factors. Small fits (under about two million
+        rating × factor products per epoch per thread) use fewer threads,
+        since synchronising would cost more than it saves.
     random_state : int, numpy.random.Generator or None, default=None
         Seed of the initial factors and of the visiting order. The same seed
         gives bit-identical factors.
@@ -398,6 +406,8 @@ class MatrixFactorization:
             self._warm_start_state(triples, P, Q, user_bias, item_bias,
                                    keep_users=user_factors is None,
                                    keep_items=item_factors is None)
+        params["n_threads"] = max(1, min(params["n_threads"],
+                                         len(ratings) * k // MIN_WORK_PER_THREAD))
         # Checked before any fitted state is replaced: a bad validation set
         # leaves a fitted model as it was.
         monitor = _EpochMonitor(self, validation, callback, params, triples, dtype, columns)

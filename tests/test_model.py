@@ -298,3 +298,24 @@ def test_plots_return_axes_and_save(tmp_path):
     plt.close("all")
     with pytest.raises(ValueError, match="track_loss"):
         small_model(track_loss=False).fit(R).plot_loss()
+
+
+def test_small_fits_run_on_one_thread_with_the_same_result(monkeypatch):
+    import mfcy.model
+
+    calls = []
+    real_epoch = mfcy.model._sgd.sgd_epoch
+
+    def spy(*args):
+        calls.append(args[-1])  # n_threads is the kernel's last argument
+        return real_epoch(*args)
+
+    monkeypatch.setattr(mfcy.model._sgd, "sgd_epoch", spy)
+    R = make_low_rank(30, 20, 3, 0.5, random_state=0)
+    small = small_model(n_threads=2).fit(R)
+    assert set(calls) == {1}
+    calls.clear()
+    monkeypatch.setattr(mfcy.model, "MIN_WORK_PER_THREAD", 1)
+    threaded = small_model(n_threads=2).fit(R)
+    assert set(calls) == {2}
+    np.testing.assert_array_equal(small.user_factors_, threaded.user_factors_)
