@@ -75,6 +75,9 @@ sphinx_gallery_conf = {
     "backreferences_dir": "gen_modules/backreferences",
     "doc_module": ("mfcy",),
     "remove_config_comments": True,
+    # A cell's last expression is shown only when it renders as HTML (a
+    # DataFrame), not as the repr of whatever a plotting call returned.
+    "capture_repr": ("_repr_html_",),
     "matplotlib_animations": False,
     "min_reported_time": 1,
     "show_memory": False,
