@@ -47,6 +47,11 @@ default_role = "py:obj"
 # Every cross-reference must resolve: a broken one is a warning, and the build
 # runs with -W.
 nitpicky = True
+# Other projects' objects cannot resolve without intersphinx (which would fetch
+# their inventories): a reference to one renders as plain code instead.
+nitpick_ignore_regex = [
+    (r"py:.*", r"(numpy|scipy|pandas|matplotlib|sklearn|dask)(\..*)?"),
+]
 
 # -- API reference ----------------------------------------------------------------
 autosummary_generate = True
