@@ -270,6 +270,15 @@ class MatrixFactorization:
     def set_params(self, **params):
         """Set constructor parameters; returns ``self``.
 
+        Parameters
+        ----------
+        **params
+            Constructor parameter names and their new values.
+
+        Returns
+        -------
+        self
+
         Raises
         ------
         ValueError
