@@ -1,5 +1,5 @@
 """Data to learn from: the lesson's synthetic problem, generated low-rank ratings,
-and :func:`load_ratings` for ratings files (CSV, TSV, MovieLens ``u.data`` and
+and :func:`~mfcy.datasets.load_ratings` for ratings files (CSV, TSV, MovieLens ``u.data`` and
 ``ratings.dat``, compressed or not)."""
 
 from __future__ import annotations
@@ -105,6 +105,13 @@ class RatingsFileError(ValueError):
     The message names the file and, for a malformed line, its line number
     (1-based, counting every line of the file). ``line`` holds that number,
     or None when the problem is not tied to one line.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, naming the file (and the line).
+    line : int, optional
+        The 1-based line number of the malformed line.
     """
 
     def __init__(self, message, line=None):

@@ -224,9 +224,10 @@ def _one_row_each(ids, order):
 class ValidationCurve:
     """Scores of one model per value of a hyperparameter (see :func:`validation_curve`).
 
-    Attributes
+    Parameters
     ----------
     param_name : str
+        The hyperparameter that varies.
     param_range : list
         The values tried, in the order given.
     train_rmse, validation_rmse : ndarray of shape (len(param_range),)
@@ -258,6 +259,13 @@ class ValidationCurve:
 
     def plot(self, ax=None, **kwargs):
         """Draw the curve with :func:`mfcy.plotting.plot_validation_curve`.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw; a new figure if omitted.
+        **kwargs
+            Passed on to :func:`mfcy.plotting.plot_validation_curve`.
 
         Returns
         -------
