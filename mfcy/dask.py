@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import copy
 import itertools
 import math
@@ -79,7 +78,7 @@ from . import _sgd
 from ._blocking import CHUNK_SIZE, EpochPlan, _ranges_from_counts
 from ._exact import exact_sum
 from .data import _canonical, as_ids, as_ratings
-from .model import DivergenceError, MatrixFactorization, _interrupt_after_epoch
+from .model import DivergenceError, _interrupt_after_epoch
 
 __all__ = ["fit", "partition", "BlockedRatings", "WorkerLostError", "DEFAULT_COLUMNS"]
 
@@ -170,9 +169,10 @@ def _merge_id_counts(left, right):
     for (ids_l, counts_l), (ids_r, counts_r), what in zip(left, right, ("user ids", "item ids")):
         ids = _join_ids(ids_l, ids_r, what)
         uniques, inverse = np.unique(ids, return_inverse=True)
-        counts = np.zeros(len(uniques), dtype=np.int64)
-        np.add.at(counts, inverse.reshape(-1), np.concatenate([counts_l, counts_r]))
-        merged.append((uniques, counts))
+        # float64 sums of counts are exact far beyond any number of ratings.
+        counts = np.bincount(inverse.reshape(-1), np.concatenate([counts_l, counts_r]),
+                             minlength=len(uniques))
+        merged.append((uniques, counts.astype(np.int64)))
     return tuple(merged)
 
 
