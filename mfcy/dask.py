@@ -338,6 +338,11 @@ def _check_columns(frame, columns):
     return columns
 
 
+def _is_int(value, minimum):
+    return (not isinstance(value, bool) and isinstance(value, (int, np.integer))
+            and value >= minimum)
+
+
 def _bounds(block_of_id, n_blocks):
     """Start of each block's index range (+ the end), from a non-decreasing block per id."""
     return np.searchsorted(block_of_id, np.arange(n_blocks + 1)).astype(np.int64)
@@ -377,7 +382,7 @@ def partition(client, ratings, n_blocks, *, columns=None):
         On a missing column, missing values, ids of mixed kinds, or ratings
         that are not finite numbers (naming the partition).
     """
-    if isinstance(n_blocks, bool) or not isinstance(n_blocks, (int, np.integer)) or n_blocks < 1:
+    if not _is_int(n_blocks, 1):
         raise ValueError(f"n_blocks must be an integer >= 1, got {n_blocks!r}")
     n_blocks = int(n_blocks)
     frame = _as_dask_frame(client, ratings)
@@ -386,6 +391,10 @@ def partition(client, ratings, n_blocks, *, columns=None):
     if not workers:
         raise ValueError("the Dask cluster has no workers")
     owners = [workers[a % len(workers)] for a in range(n_blocks)]
+    if n_blocks < len(workers):
+        warnings.warn(f"n_blocks={n_blocks} row blocks for {len(workers)} workers: "
+                      f"{len(workers) - n_blocks} of them will stay idle; use n_blocks a "
+                      "multiple of the number of workers", UserWarning, stacklevel=2)
 
     parts = client.compute(frame[list(columns)].to_delayed())
     cleaned = client.map(_clean_partition, parts, range(len(parts)), columns=columns)
@@ -588,7 +597,8 @@ def _params_supported(model):
                  "track_loss", "n_blocks", "n_threads", "random_state", "verbose"}
     defaults = type(model)().get_params()
     for name, value in model.get_params().items():
-        if name not in supported and value is not defaults.get(name) and value != defaults.get(name):
+        default = defaults.get(name)
+        if name not in supported and value is not default and value != default:
             raise ValueError(f"mfcy.dask.fit does not support {name}={value!r}; "
                              "fit locally or leave it at its default")
 
@@ -621,9 +631,8 @@ def _check_wait(client, futures, owners):
 class _Run:
     """One attempt at training, from a checkpoint to the end or to a lost worker."""
 
-    def __init__(self, client, blocked, owners, token, generation):
+    def __init__(self, client, owners, token, generation):
         self.client = client
-        self.blocked = blocked
         self.owners = owners
         self.name = f"{token}g{generation}"
         # Weak: holding every future would keep every past version of the
@@ -700,13 +709,10 @@ def fit(client, ratings, model, *, columns=None, user_factors=None, item_factors
     """
     params = model._validated_params()
     _params_supported(model)
-    if checkpoint_every is not None:
-        if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, (int, np.integer)) \
-                or checkpoint_every < 1:
-            raise ValueError(f"checkpoint_every must be an integer >= 1 or None, "
-                             f"got {checkpoint_every!r}")
-    if isinstance(max_restarts, bool) or not isinstance(max_restarts, (int, np.integer)) \
-            or max_restarts < 0:
+    if checkpoint_every is not None and not _is_int(checkpoint_every, 1):
+        raise ValueError(f"checkpoint_every must be an integer >= 1 or None, "
+                         f"got {checkpoint_every!r}")
+    if not _is_int(max_restarts, 0):
         raise ValueError(f"max_restarts must be an integer >= 0, got {max_restarts!r}")
     n_blocks = params["n_blocks"] if model.shuffle else 1
     if isinstance(ratings, BlockedRatings):
@@ -732,7 +738,7 @@ def fit(client, ratings, model, *, columns=None, user_factors=None, item_factors
             if not workers:
                 client.wait_for_workers(1, timeout=60)
                 workers = _workers(client)
-            run = _Run(client, blocked, [workers[a % len(workers)] for a in range(n_blocks)],
+            run = _Run(client, [workers[a % len(workers)] for a in range(n_blocks)],
                        token, generation)
             try:
                 return trainer.train(run, checkpoint, checkpoint_every, interrupt)
