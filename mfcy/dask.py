@@ -77,7 +77,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from . import _sgd
 from ._blocking import CHUNK_SIZE, EpochPlan, _ranges_from_counts
 from ._exact import exact_sum
-from .data import _canonical, as_ids, as_ratings
+from .data import _canonical, _index_dtype, as_ids, as_ratings
 from .model import DivergenceError, _interrupt_after_epoch
 
 __all__ = ["fit", "partition", "BlockedRatings", "WorkerLostError", "DEFAULT_COLUMNS"]
@@ -174,10 +174,6 @@ def _merge_id_counts(left, right):
                              minlength=len(uniques))
         merged.append((uniques, counts.astype(np.int64)))
     return tuple(merged)
-
-
-def _index_dtype(n_users, n_items):
-    return np.int32 if max(n_users, n_items) <= _INT32_MAX else np.int64
 
 
 def _encode_split(cleaned, user_ids, item_ids, user_bounds):
