@@ -29,7 +29,10 @@ def generate(n_ratings, n_users=200_000, n_items=50_000, seed=0):
     items = rng.choice(n_items, size=n_ratings, p=item_weight / item_weight.sum())
     U = rng.standard_normal((n_users, 10)).astype(np.float32) * 0.4
     V = rng.standard_normal((n_items, 10)).astype(np.float32) * 0.4
-    ratings = 3.5 + np.einsum("ij,ij->i", U[users], V[items]) + 0.5 * rng.standard_normal(n_ratings)
+    # One rating per (user, item): csr_array would *sum* repeated pairs.
+    _, first = np.unique(users.astype(np.int64) * n_items + items, return_index=True)
+    users, items = users[first], items[first]
+    ratings = 3.5 + np.einsum("ij,ij->i", U[users], V[items]) + 0.5 * rng.standard_normal(len(first))
     return sp.csr_array((ratings, (users, items)), shape=(n_users, n_items))
 
 

@@ -66,7 +66,16 @@ def _balanced_ranges(index, n, n_blocks):
     Equal shares of ratings, not of ids, so that the blocks of a stratum take
     about the same time whatever the degree distribution.
     """
-    counts = np.bincount(index, minlength=n).astype(np.float64)
+    return _ranges_from_counts(np.bincount(index, minlength=n), n_blocks)
+
+
+def _ranges_from_counts(counts, n_blocks):
+    """:func:`_balanced_ranges` from the number of ratings of each id.
+
+    Split out so that a distributed fit (:mod:`mfcy.dask`), which only ever
+    sees the counts, cuts exactly the same blocks as the local fit.
+    """
+    counts = np.asarray(counts).astype(np.float64)
     # Position of each id's middle rating in the cumulative count.
     middle = np.cumsum(counts) - 0.5 * counts
     return np.minimum((middle * n_blocks / max(counts.sum(), 1.0)).astype(np.int64),
@@ -122,11 +131,33 @@ class EpochPlan:
             del block
             self.users, self.items, self.ratings = users[order], items[order], ratings[order]
             del order
+        self._init_schedule(block_sizes, chunk_size)
+
+    def _init_schedule(self, block_sizes, chunk_size):
         self.chunk_bounds, self.block_chunks, self._chunk_block = _chunk_bounds(
             block_sizes, chunk_size)
         self._strides = _primes_above(chunk_size, 64)
         self._identity = (np.arange(len(self._chunk_block), dtype=np.int64),
                           np.zeros(1, dtype=np.int64), 1)
+
+    @classmethod
+    def from_block_sizes(cls, block_sizes, n_blocks, shuffle, chunk_size=CHUNK_SIZE):
+        """The schedule alone, without the triples: :meth:`draw` gives the same orders.
+
+        For a distributed fit, where each worker holds its own blocks and the
+        driver only needs the number of ratings in each block
+        (``block_sizes``, row-major over the ``n_blocks × n_blocks`` grid; one
+        block when ``shuffle`` is False).
+        """
+        plan = cls.__new__(cls)
+        plan.shuffle = bool(shuffle)
+        plan.n_blocks = n_blocks if plan.shuffle else 1
+        plan.users = plan.items = plan.ratings = None
+        block_sizes = np.asarray(block_sizes, dtype=np.int64)
+        if len(block_sizes) != plan.n_blocks**2:
+            raise ValueError(f"expected {plan.n_blocks**2} block sizes, got {len(block_sizes)}")
+        plan._init_schedule(block_sizes, chunk_size)
+        return plan
 
     @property
     def n_chunks(self):

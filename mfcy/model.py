@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _sgd
 from ._blocking import EpochPlan
+from ._exact import exact_mean
 from .data import as_ratings, encode_query_ids, rating_rows, split_pairs, to_triples
 
 __all__ = ["MatrixFactorization", "DivergenceError"]
@@ -406,7 +407,9 @@ class MatrixFactorization:
         if not np.isfinite(ratings).all():
             raise ValueError(f"ratings overflow {dtype.name} (largest magnitude "
                              f"{np.abs(triples.ratings).max():.3g})")
-        global_mean = float(triples.ratings.mean())
+        # Exact (order-independent), so that a fit on a cluster, which sums the
+        # ratings in parts, finds the same mean to the last bit.
+        global_mean = exact_mean(triples.ratings)
         biased = bool(self.biased)
         n_bias_users, n_bias_items = ((triples.n_users, triples.n_items) if biased else (0, 0))
         user_bias = np.zeros(n_bias_users, dtype=dtype)

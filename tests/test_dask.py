@@ -1,0 +1,221 @@
+"""mfcy.dask: the blocked fit on a local Dask cluster (two worker processes).
+
+One cluster for the module (it starts in about a second); every fit is on
+small data, and each is compared bit for bit with the local fit.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pd = pytest.importorskip("pandas")
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+import mfcy.dask  # noqa: E402
+from mfcy import DivergenceError, MatrixFactorization  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        yield client
+
+
+@pytest.fixture
+def two_workers(client):
+    # A test that killed a worker leaves the nanny restarting it.
+    client.wait_for_workers(2, timeout=60)
+    return client
+
+
+def ratings_frame(rng, n=6000, n_users=300, n_items=200, ids="int"):
+    users = rng.integers(0, n_users, n)
+    items = rng.integers(0, n_items, n)
+    if ids == "str":
+        users = np.array([f"user{u:04d}" for u in users], dtype=object)
+        items = np.array([f"item{i:03d}" for i in items], dtype=object)
+    else:
+        users = users * 7 + 10**12  # labels, not positions
+    # Arbitrary floats: only an exact mean makes the two fits agree.
+    return pd.DataFrame({"user": users, "item": items,
+                         "rating": rng.normal(3.5, 1.0, n)})
+
+
+def local_fit(frame, n_threads, **params):
+    X = frame[["user", "item"]].to_numpy()
+    return MatrixFactorization(n_threads=n_threads, **params).fit(X, frame["rating"].to_numpy())
+
+
+def assert_same_model(cluster_model, local_model):
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_", "users_",
+                 "items_", "_seen_indptr", "_seen_items"):
+        np.testing.assert_array_equal(getattr(cluster_model, name), getattr(local_model, name),
+                                      err_msg=name)
+    assert cluster_model.user_factors_.dtype == local_model.user_factors_.dtype
+    assert cluster_model.global_mean_ == local_model.global_mean_
+    assert cluster_model.rating_range_ == local_model.rating_range_
+    assert cluster_model.history_["sgd_mse"] == local_model.history_["sgd_mse"]
+    if "train_mse" in local_model.history_:
+        np.testing.assert_allclose(cluster_model.history_["train_mse"],
+                                   local_model.history_["train_mse"], rtol=1e-12)
+    # Nothing of the fitted state is missing (a model fitted on the cluster is
+    # an ordinary local model).
+    assert sorted(vars(cluster_model)) == sorted(vars(local_model))
+
+
+def test_import_mfcy_does_not_import_dask(tmp_path):
+    code = "import sys, mfcy; print(any(m.split('.')[0] in ('dask', 'distributed') " \
+           "for m in sys.modules))"
+    # Run away from the source tree, so that the installed package is imported.
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=tmp_path)
+    assert out.stdout.strip() == "False"
+
+
+def test_cluster_fit_is_bit_identical_to_the_local_fit(two_workers, rng):
+    frame = ratings_frame(rng)
+    # Duplicated pairs (with other ratings) are averaged the same way.
+    frame = pd.concat([frame, frame.iloc[::5].assign(rating=lambda f: f["rating"] + 0.3)])
+    params = dict(n_factors=6, n_epochs=4, n_blocks=4, learning_rate=0.02, random_state=7)
+    model = mfcy.dask.fit(two_workers, dd.from_pandas(frame, npartitions=3),
+                          MatrixFactorization(**params))
+    for n_threads in (1, 2):
+        assert_same_model(model, local_fit(frame, n_threads, **params))
+    # ... and behaves as one.
+    pairs = frame[["user", "item"]].to_numpy()[:50]
+    np.testing.assert_array_equal(model.predict(pairs),
+                                  local_fit(frame, 1, **params).predict(pairs))
+    some_users = frame["user"].to_numpy()[:5]
+    np.testing.assert_array_equal(model.recommend(some_users, n=5)[0],
+                                  local_fit(frame, 1, **params).recommend(some_users, n=5)[0])
+
+
+def test_partition_once_fit_several_models(two_workers, rng):
+    frame = ratings_frame(rng, ids="str").rename(columns={"rating": "stars"})
+    blocked = mfcy.dask.partition(two_workers, dd.from_pandas(frame, npartitions=2), 3,
+                                  columns=("user", "item", "stars"))
+    assert blocked.n_ratings == len(frame.drop_duplicates(["user", "item"]))
+    assert blocked.block_sizes.shape == (3, 3)
+    local = frame.rename(columns={"stars": "rating"})
+    # n_blocks not a multiple of the workers; unbiased, float64, the lesson's
+    # update rule, given initial item factors, no loss tracking.
+    item_factors = rng.normal(0, 0.1, (frame["item"].nunique(), 5))
+    for learning_rate in (0.01, 0.03):
+        params = dict(n_factors=5, n_epochs=3, n_blocks=3, learning_rate=learning_rate,
+                      biased=False, dtype="float64", update="sequential", track_loss=False,
+                      random_state=np.random.default_rng(3))
+        model = mfcy.dask.fit(two_workers, blocked, MatrixFactorization(**params),
+                              item_factors=item_factors)
+        params["random_state"] = np.random.default_rng(3)
+        X = local[["user", "item"]].to_numpy()
+        expected = MatrixFactorization(**params).fit(X, local["rating"].to_numpy(),
+                                                     item_factors=item_factors)
+        assert_same_model(model, expected)
+    with pytest.raises(ValueError, match="partitioned into 3 blocks but the model uses "
+                                         "n_blocks=4"):
+        mfcy.dask.fit(two_workers, blocked, MatrixFactorization(n_blocks=4))
+
+
+def _pickle_this_module_by_value():
+    # The workers cannot import the tests (they are not an installed package):
+    # send the plugin class below by value.
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+_pickle_this_module_by_value()
+
+
+class KillOnce(distributed.WorkerPlugin):
+    """Kill the worker process (SIGKILL) when it starts the first task whose key matches."""
+
+    def __init__(self, pattern, marker):
+        self.pattern, self.marker = pattern, marker
+
+    def transition(self, key, start, finish, **kwargs):
+        if finish != "executing" or self.pattern not in str(key):
+            return
+        try:  # once per test, whichever worker gets there first
+            os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@pytest.fixture
+def kill_worker_at(two_workers, tmp_path):
+    names = []
+
+    def arm(pattern):
+        name = f"kill-{len(names)}-{tmp_path.name}"
+        two_workers.register_plugin(KillOnce(pattern, str(tmp_path / name)), name=name)
+        names.append(name)
+
+    yield arm
+    for name in names:
+        two_workers.unregister_worker_plugin(name)
+
+
+def test_a_killed_worker_resumes_from_the_checkpoint_bit_identical(two_workers, kill_worker_at,
+                                                                    rng):
+    frame = ratings_frame(rng)
+    params = dict(n_factors=4, n_epochs=5, n_blocks=4, random_state=11)
+    # Mid-epoch 4 (index 3), in the middle of a stratum.
+    kill_worker_at("mfcy-sgd-e3-s2-a1-")
+    with pytest.warns(RuntimeWarning, match="left the cluster in epoch 4; restarting from "
+                                            "the checkpoint after epoch 2"):
+        model = mfcy.dask.fit(two_workers, dd.from_pandas(frame, npartitions=2),
+                              MatrixFactorization(**params), checkpoint_every=2)
+    assert_same_model(model, local_fit(frame, 2, **params))
+
+
+def test_a_killed_worker_without_restarts_is_a_clear_error(two_workers, kill_worker_at, rng):
+    frame = ratings_frame(rng, n=2000)
+    model = MatrixFactorization(n_factors=4, n_epochs=3, n_blocks=2, random_state=0)
+    kill_worker_at("mfcy-sgd-e1-s0-a0-")
+    with pytest.raises(mfcy.dask.WorkerLostError, match=r"left the cluster in epoch 2; gave "
+                                                        r"up .*max_restarts=0"):
+        mfcy.dask.fit(two_workers, dd.from_pandas(frame, npartitions=2), model,
+                      max_restarts=0)
+    assert not hasattr(model, "user_factors_")
+
+
+def test_bad_input_is_a_clear_error(two_workers, rng):
+    good = ratings_frame(rng, n=500)
+    model = MatrixFactorization(n_factors=2, n_epochs=1, n_blocks=2, random_state=0)
+    with pytest.raises(ValueError, match=r"no column 'rating' \(their columns: 'user', "
+                                         r"'item', 'stars'\)"):
+        mfcy.dask.fit(two_workers, dd.from_pandas(good.rename(columns={"rating": "stars"}),
+                                                  npartitions=2), model)
+    bad = good.iloc[:100].astype({"rating": object})
+    bad.iloc[7, 2] = "five"
+    frame = dd.concat([dd.from_pandas(good, npartitions=1), dd.from_pandas(bad, npartitions=1)])
+    with pytest.raises(ValueError, match=r"ratings \(column 'rating', partition 1\) must be "
+                                         "numbers"):
+        mfcy.dask.fit(two_workers, frame, model)
+    missing = good.astype({"user": object})
+    missing.iloc[3, 0] = None
+    with pytest.raises(ValueError, match="user column 'user' has missing values in partition 0 "
+                                         r"\(first at row 3\)"):
+        mfcy.dask.fit(two_workers, dd.from_pandas(missing, npartitions=2), model)
+    mixed = dd.concat([dd.from_pandas(good, npartitions=1),
+                       dd.from_pandas(good.assign(item=good["item"].astype(str)),
+                                      npartitions=1)])
+    with pytest.raises(ValueError, match="item ids are strings in some partitions and numbers "
+                                         "in others"):
+        mfcy.dask.fit(two_workers, mixed, model)
+    with pytest.raises(ValueError, match="must be a Dask DataFrame"):
+        mfcy.dask.fit(two_workers, good.to_numpy(), model)
+    with pytest.raises(DivergenceError, match="diverged in epoch 0"):
+        mfcy.dask.fit(two_workers, dd.from_pandas(good.assign(rating=good["rating"] * 1e3),
+                                                  npartitions=2),
+                      MatrixFactorization(n_factors=2, n_epochs=2, n_blocks=2,
+                                          learning_rate=50.0, random_state=0))

@@ -1,0 +1,23 @@
+"""The exact sum behind the global mean: the same bits however the ratings are split."""
+
+from fractions import Fraction
+
+import numpy as np
+
+from mfcy._exact import exact_mean, exact_sum
+
+
+def test_exact_sum_is_the_exact_rational_sum(rng):
+    wild = rng.standard_normal(500) * 10.0 ** rng.integers(-300, 300, 500)
+    edge = np.array([1e308, 1e308, -1e308, 5e-324, -5e-324, -0.0, 2.5e-310, 3.0])
+    for values in (wild, edge, rng.integers(1, 11, 300) * 0.5, np.zeros(0)):
+        assert exact_sum(values) == sum((Fraction(v) for v in values.tolist()), Fraction(0))
+
+
+def test_exact_mean_does_not_depend_on_order_or_split(rng):
+    values = rng.normal(3.5, 1.0, 10_001)
+    mean = exact_mean(values)
+    assert mean == float(sum(Fraction(v) for v in values.tolist()) / len(values))
+    assert exact_mean(rng.permutation(values)) == mean
+    parts = np.split(values, [17, 4000, 9999])
+    assert float(sum((exact_sum(p) for p in parts), Fraction(0)) / len(values)) == mean
