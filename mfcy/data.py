@@ -102,6 +102,12 @@ def as_ids(values, what):
     if kind == "f":
         if not np.isfinite(arr).all():
             raise ValueError(f"{what} contain NaN or infinity; ids must be integers or strings")
+        # Beyond 2**63 the cast below is undefined (compared in float64: float16
+        # cannot even hold 2**63).
+        outside = np.abs(arr.astype(np.float64)) >= 2.0**63
+        if outside.any():
+            raise ValueError(f"{what} contain floats outside the 64-bit integer range (e.g. "
+                             f"{arr[outside][0]!r}); pass integer ids")
         as_int = arr.astype(np.int64)
         if not np.array_equal(as_int, arr):
             raise ValueError(f"{what} contain non-integral floats (e.g. "
@@ -123,7 +129,12 @@ def _ids_from_objects(arr, what):
         try:
             return arr.astype(np.int64)
         except OverflowError:
-            raise ValueError(f"{what} contain integers outside the 64-bit range") from None
+            pass
+        try:  # as numpy arrays of uint64 ids are: non-negative ids up to 2**64 - 1
+            return as_ids(arr.astype(np.uint64), what)
+        except OverflowError:
+            raise ValueError(f"{what} contain integers outside the 64-bit range (signed or "
+                             "unsigned)") from None
     names = ", ".join(sorted(t.__name__ for t in types))
     raise ValueError(f"{what} mix or use unsupported types ({names}); "
                      "use one kind per column: integers or strings")
@@ -177,6 +188,9 @@ def _canonical(users, items, ratings, user_ids, item_ids):
         # The mean of each pair's ratings (a pair seen once keeps its exact value).
         ratings = (np.bincount(inverse, weights=ratings, minlength=len(key))
                    / np.bincount(inverse, minlength=len(key)))
+        if not np.isfinite(ratings).all():  # the sum of a pair's ratings overflowed
+            raise ValueError("ratings too large: averaging the duplicates of a (user, item) "
+                             "pair overflows float64; rescale the ratings")
         users = key // n_items
         items = key - users * n_items
     dtype = _index_dtype(len(user_ids), n_items)
@@ -204,12 +218,28 @@ def _from_dense(X):
 
 
 def _from_sparse(X):
+    if X.ndim != 2:  # scipy's sparse arrays may be 1-D or n-D
+        raise ValueError(f"a sparse ratings matrix must be 2-D, got {X.ndim}-D with shape "
+                         f"{X.shape}")
     coo = X.tocoo()
     if coo.dtype.kind not in "iuf":
         raise ValueError(f"a sparse ratings matrix must hold real numbers, got dtype {coo.dtype}")
     ratings = as_ratings(np.asarray(coo.data), "stored entries of the sparse matrix")
-    return (np.asarray(coo.row, dtype=np.int64), np.asarray(coo.col, dtype=np.int64), ratings,
-            np.arange(coo.shape[0]), np.arange(coo.shape[1]))
+    rows = np.asarray(coo.row, dtype=np.int64)
+    cols = np.asarray(coo.col, dtype=np.int64)
+    # scipy checks the indices when a matrix is built, not when its arrays are
+    # changed afterwards (nor for every constructor): these indices go to the
+    # kernel, which trusts them, so they are checked here.
+    if not (len(rows) == len(cols) == len(ratings)):
+        raise ValueError(f"the sparse matrix is corrupted: {len(ratings)} stored values but "
+                         f"{len(rows)} row and {len(cols)} column indices")
+    n_rows, n_cols = coo.shape
+    for what, index, size in (("row", rows, n_rows), ("column", cols, n_cols)):
+        if len(index) and (index.min() < 0 or index.max() >= size):
+            bad = index[(index < 0) | (index >= size)][0]
+            raise ValueError(f"the sparse matrix stores an entry at {what} {bad}, outside its "
+                             f"shape {coo.shape}")
+    return rows, cols, ratings, np.arange(n_rows), np.arange(n_cols)
 
 
 def split_pairs(X, what="X"):
