@@ -340,7 +340,8 @@ class MatrixFactorization:
         if not np.isfinite(ratings).all():
             raise ValueError(f"ratings overflow {dtype.name} (largest magnitude "
                              f"{np.abs(triples.ratings).max():.3g})")
-        global_mean = float(triples.ratings.mean())
+        with np.errstate(over="ignore"):  # reported below, as a ValueError
+            global_mean = float(triples.ratings.mean())
         if not math.isfinite(global_mean):
             raise ValueError("ratings too large: their mean overflows float64; rescale the "
                              "ratings")
@@ -387,10 +388,12 @@ class MatrixFactorization:
                 else:
                     # The epoch's own error sum misses a blow-up in its very last
                     # updates; the parameters' sum does not (any inf/NaN poisons it).
-                    finite = math.isfinite(sse) and math.isfinite(
-                        float(P.sum(dtype=np.float64) + Q.sum(dtype=np.float64)
-                              + user_bias.sum(dtype=np.float64)
-                              + item_bias.sum(dtype=np.float64)))
+                    # errstate: inf + -inf is the NaN we look for, not a warning.
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        finite = math.isfinite(sse) and math.isfinite(
+                            float(P.sum(dtype=np.float64) + Q.sum(dtype=np.float64)
+                                  + user_bias.sum(dtype=np.float64)
+                                  + item_bias.sum(dtype=np.float64)))
                 if not (math.isfinite(sse) and finite):
                     self._forget_fit()
                     scale = float(np.abs(triples.ratings).max())

@@ -216,7 +216,9 @@ def dense_inputs(draw):
         R = draw(hnp.arrays(object, shape, elements=st.one_of(
             st.none(), st.integers(-3, 3), st.floats())))
     else:
-        R = draw(hnp.arrays("U3", shape, elements=st.text(max_size=3)))
+        # No NUL: numpy strips trailing NULs from its strings (hypothesis refuses).
+        R = draw(hnp.arrays("U3", shape, elements=st.text(
+            st.characters(exclude_characters="\x00"), max_size=3)))
     form = draw(st.sampled_from(["array", "array", "list"]))
     X = draw(layout(R)) if form == "array" else R.tolist()
     return X, None

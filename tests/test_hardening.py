@@ -209,3 +209,14 @@ def test_divergence_is_caught_in_the_epoch_it_happens(dtype, track_loss):
     for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
         assert np.isfinite(getattr(before, name)).all(), name
     assert np.isfinite(before.history_["sgd_mse"]).all()
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_divergence_check_warns_nothing_when_parameters_hold_both_infinities():
+    # Regression (found by the fuzz tests): with track_loss=False the check sums
+    # the parameters; +inf + -inf made numpy warn next to the DivergenceError.
+    R = np.full((2, 3), 171841.0, dtype=np.float32)
+    model = small_model(n_factors=2, n_epochs=1, learning_rate=0.05, biased=False,
+                        shuffle=False, track_loss=False, dtype="float32")
+    with pytest.raises(DivergenceError, match="epoch 1"):
+        model.fit(R)
