@@ -79,14 +79,20 @@ class EpochPlan:
             # evenly over the blocks, whatever order the ids came in.
             user_block = (rng.permutation(n_users) * n_blocks) // max(n_users, 1)
             item_block = (rng.permutation(n_items) * n_blocks) // max(n_items, 1)
-            block = user_block[users] * n_blocks + item_block[items]
+            # Arrays of the ratings' length are built in place and dropped as soon
+            # as possible: with 10 M ratings each int64 one is 80 MB.
+            block_dtype = np.int32 if n_blocks * n_blocks <= np.iinfo(np.int32).max else np.int64
+            block = user_block.astype(block_dtype)[users]
+            block *= n_blocks
+            block += item_block.astype(block_dtype)[items]
+            block_sizes = np.bincount(block, minlength=n_blocks * n_blocks).astype(np.int64)
             order = rng.permutation(n)
-            order = order[np.argsort(block[order], kind="stable")]
+            keys = block[order]
             del block
+            order = order[np.argsort(keys, kind="stable")]
+            del keys
             self.users, self.items, self.ratings = users[order], items[order], ratings[order]
             del order
-            block_sizes = np.bincount(user_block[self.users] * n_blocks + item_block[self.items],
-                                      minlength=n_blocks * n_blocks).astype(np.int64)
         self.chunk_bounds, self.block_chunks, self._chunk_block = _chunk_bounds(
             block_sizes, chunk_size)
         self._identity = (np.arange(len(self._chunk_block), dtype=np.int64),

@@ -165,9 +165,15 @@ def as_ratings(values, what="ratings"):
 
 
 def _encode(ids):
-    """Sorted distinct ids and the index of each input id among them."""
-    uniques, inverse = np.unique(ids, return_inverse=True)
-    return uniques, inverse.reshape(-1)
+    """Sorted distinct ids and the index of each input id among them.
+
+    The indices are those of ``np.unique(ids, return_inverse=True)``, found by
+    searching a sorted copy instead: ``return_inverse`` argsorts and builds
+    several arrays of the input's length (five times the memory of the ids).
+    """
+    uniques = np.unique(ids)
+    inverse = np.searchsorted(uniques, ids)
+    return uniques, inverse.astype(_index_dtype(len(uniques), 0), copy=False)
 
 
 def _index_dtype(n_users, n_items):
@@ -176,23 +182,50 @@ def _index_dtype(n_users, n_items):
 
 
 def _canonical(users, items, ratings, user_ids, item_ids):
-    """Sort by (user, item) and average duplicates."""
+    """Sort by (user, item) and average duplicates.
+
+    Written to hold few arrays of the input's length at once (a fit of 10 M
+    ratings must not make many copies of them): a stable sort of the (user,
+    item) key, then each pair's ratings summed in input order, exactly as
+    ``np.unique(key, return_inverse=True)`` and ``np.bincount`` would.
+    """
     n_items = len(item_ids)
-    key = users.astype(np.int64) * n_items + items
+    key = users.astype(np.int64)
+    key *= n_items
+    key += items
     if len(key) > 1 and np.all(key[1:] > key[:-1]):
         n_dup = 0  # already canonical (dense matrices arrive this way)
     else:
-        key, inverse = np.unique(key, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        n_dup = len(ratings) - len(key)
-        # The mean of each pair's ratings (a pair seen once keeps its exact value).
-        ratings = (np.bincount(inverse, weights=ratings, minlength=len(key))
-                   / np.bincount(inverse, minlength=len(key)))
-        if not np.isfinite(ratings).all():  # the sum of a pair's ratings overflowed
-            raise ValueError("ratings too large: averaging the duplicates of a (user, item) "
-                             "pair overflows float64; rescale the ratings")
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        ratings = ratings[order]  # a copy: the caller's array is not touched
+        del order
+        first = np.empty(len(key), dtype=bool)  # first rating of its pair?
+        first[:1] = True
+        np.not_equal(key[1:], key[:-1], out=first[1:])
+        n_pairs = int(np.count_nonzero(first))
+        n_dup = len(key) - n_pairs
+        if n_dup:
+            # The mean of each pair's ratings (a pair seen once keeps its exact
+            # value); the stable sort keeps a pair's ratings in input order, so
+            # the sums are those of the input order.
+            pair = np.cumsum(first, dtype=np.intp)
+            pair -= 1
+            sums = np.bincount(pair, weights=ratings, minlength=n_pairs)
+            del ratings
+            sums /= np.bincount(pair, minlength=n_pairs)
+            ratings = sums
+            del pair
+            key = key[first]
+            if not np.isfinite(ratings).all():  # the sum of a pair's ratings overflowed
+                raise ValueError("ratings too large: averaging the duplicates of a (user, "
+                                 "item) pair overflows float64; rescale the ratings")
+        else:
+            ratings += 0.0  # as the sums above would: -0.0 becomes 0.0 (same bits as ever)
+        del first
         users = key // n_items
-        items = key - users * n_items
+        key -= users * n_items
+        items = key
     dtype = _index_dtype(len(user_ids), n_items)
     return Triples(users.astype(dtype), items.astype(dtype), np.ascontiguousarray(ratings),
                    user_ids, item_ids, int(n_dup))
@@ -225,8 +258,8 @@ def _from_sparse(X):
     if coo.dtype.kind not in "iuf":
         raise ValueError(f"a sparse ratings matrix must hold real numbers, got dtype {coo.dtype}")
     ratings = as_ratings(np.asarray(coo.data), "stored entries of the sparse matrix")
-    rows = np.asarray(coo.row, dtype=np.int64)
-    cols = np.asarray(coo.col, dtype=np.int64)
+    # scipy's own index dtype (int32 mostly): _canonical widens them once, to its key.
+    rows, cols = np.asarray(coo.row), np.asarray(coo.col)
     # scipy checks the indices when a matrix is built, not when its arrays are
     # changed afterwards (nor for every constructor): these indices go to the
     # kernel, which trusts them, so they are checked here.

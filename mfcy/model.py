@@ -345,6 +345,10 @@ class MatrixFactorization:
         if not math.isfinite(global_mean):
             raise ValueError("ratings too large: their mean overflows float64; rescale the "
                              "ratings")
+        # From here on only the kernel's copy of the ratings is needed: let the
+        # float64 one go (a fit must not hold more copies of the ratings than it
+        # uses; with float64 factors the two are one array anyway).
+        triples.ratings = ratings
         biased = bool(self.biased)
         n_bias_users, n_bias_items = ((triples.n_users, triples.n_items) if biased else (0, 0))
         user_bias = np.zeros(n_bias_users, dtype=dtype)
