@@ -7,11 +7,13 @@ Metadata lives in ``pyproject.toml``; this file only describes the extension
     ``1`` requires OpenMP (the build fails without it), ``0`` forces a serial
     build, unset probes the compiler and falls back to serial.
 ``MFCY_DEBUG``
-    ``1`` turns Cython's bounds and wraparound checks back on in the kernel
-    (and drops ``-O3`` for ``-O1 -g``), for the hardening test runs.
+    ``1`` turns Cython's bounds checks back on in the kernel, negative indices
+    included (and drops ``-O3`` for ``-O1 -g``), for the hardening test runs;
+    ``mfcy._sgd.debug_build()`` then returns True.
 ``MFCY_SANITIZE``
     e.g. ``address,undefined``: adds ``-fsanitize=...`` to compile and link
-    flags (used by the sanitizer job; implies a debug-friendly build).
+    flags (used by ``ci/sanitize.sh``; implies ``-O1 -g``);
+    ``mfcy._sgd.sanitizers()`` then returns that string.
 """
 
 import os
@@ -34,6 +36,9 @@ def _env_flag(name):
 OPENMP = _env_flag("MFCY_OPENMP")
 DEBUG = bool(_env_flag("MFCY_DEBUG"))
 SANITIZE = os.environ.get("MFCY_SANITIZE", "").strip()
+if SANITIZE and not all(part.isidentifier() for part in SANITIZE.split(",")):
+    sys.exit(f"MFCY_SANITIZE must be a comma-separated list such as address,undefined, "
+             f"not {SANITIZE!r}")
 
 _OPENMP_PROBE = r"""
 #include <omp.h>
@@ -78,7 +83,10 @@ class BuildExt(build_ext):
             simd_args, omp_args = ["-fopenmp-simd"], ["-fopenmp"]
             compile_args += ["-Wno-unused-function", "-Wno-unreachable-code"]
             if SANITIZE:
-                compile_args += [f"-fsanitize={SANITIZE}", "-fno-omit-frame-pointer"]
+                # -fno-sanitize-recover: a UBSan finding aborts the run instead of
+                # printing a line that a green test run would hide.
+                compile_args += [f"-fsanitize={SANITIZE}", "-fno-sanitize-recover=all",
+                                 "-fno-omit-frame-pointer"]
 
         use_openmp = False
         if OPENMP is not False:
@@ -96,7 +104,11 @@ class BuildExt(build_ext):
             ext.extra_link_args = (omp_args if use_openmp else [])
             if SANITIZE:
                 ext.extra_link_args = ext.extra_link_args + [f"-fsanitize={SANITIZE}"]
-            ext.define_macros = [("MFCY_HAVE_OPENMP", "1" if use_openmp else "0")]
+            # What the build was, readable at run time (debug_build(), sanitizers()):
+            # the debug test run asserts it instead of trusting the environment.
+            ext.define_macros = [("MFCY_HAVE_OPENMP", "1" if use_openmp else "0"),
+                                 ("MFCY_DEBUG_BUILD", "1" if DEBUG else "0"),
+                                 ("MFCY_SANITIZE", f'"{SANITIZE}"')]
         super().build_extensions()
 
 
@@ -106,7 +118,10 @@ def _extensions():
     directives = {
         "language_level": 3,
         "boundscheck": DEBUG,
-        "wraparound": DEBUG,
+        # Never wraparound: with it on, a stray index -1 would silently read the
+        # last row even in the debug build; off (with boundscheck) it is an
+        # IndexError. The kernel uses -1 only as a guarded "unknown id" marker.
+        "wraparound": False,
         "initializedcheck": DEBUG,
         "cdivision": True,
     }

@@ -4,8 +4,9 @@
 Everything here trusts its inputs: shapes, dtypes, contiguity and index ranges
 are checked once, vectorized, by :mod:`mfcy.data` and :mod:`mfcy.model` before
 a call reaches this module. A debug build (``MFCY_DEBUG=1``) turns Cython's
-bounds and wraparound checks back on, so an index that slipped past that
-validation raises ``IndexError`` instead of writing outside an array.
+bounds checks back on (negative indices are errors too: wraparound stays off),
+so an index that slipped past that validation raises ``IndexError`` instead of
+writing outside an array.
 
 Layout of the training triples
 ------------------------------
@@ -46,6 +47,8 @@ cdef extern from "_sgd_simd.h" nogil:
     void mfcy_step_sequential_d(double *p, double *q, double err, double lr, double reg, Py_ssize_t k)
     void mfcy_prefetch(const void *addr)
     int MFCY_HAVE_OPENMP
+    int MFCY_DEBUG_BUILD
+    const char *MFCY_SANITIZE
 
 # Rows of P and Q are fetched this many ratings ahead: the SGD loop waits on
 # memory (random rows), not on arithmetic.
@@ -61,6 +64,20 @@ cdef enum:
 def openmp_enabled():
     """Whether this build of the kernel was compiled with OpenMP threads."""
     return bool(MFCY_HAVE_OPENMP)
+
+
+def debug_build():
+    """Whether this build checks every index (``MFCY_DEBUG=1`` at build time).
+
+    A debug build raises ``IndexError`` for an index outside an array, negative
+    ones included, where a release build would read or write out of bounds.
+    """
+    return bool(MFCY_DEBUG_BUILD)
+
+
+def sanitizers():
+    """The ``-fsanitize=`` list this build was compiled with (``""`` for none)."""
+    return MFCY_SANITIZE.decode("ascii")
 
 
 cdef inline real_t _dot(const real_t *p, const real_t *q, Py_ssize_t k) noexcept nogil:

@@ -13,6 +13,17 @@
 
 #include <stddef.h>
 
+/* Set by setup.py; the defaults describe a plain release build. */
+#ifndef MFCY_HAVE_OPENMP
+#define MFCY_HAVE_OPENMP 0
+#endif
+#ifndef MFCY_DEBUG_BUILD
+#define MFCY_DEBUG_BUILD 0
+#endif
+#ifndef MFCY_SANITIZE
+#define MFCY_SANITIZE ""
+#endif
+
 #if defined(__GNUC__) || defined(__clang__)
 #define MFCY_RESTRICT __restrict__
 /* rw=1: we are about to write the row; locality 3: keep it in every cache. */

@@ -109,6 +109,12 @@ def as_ids(values, what):
     if kind == "f":
         if not np.isfinite(arr).all():
             raise ValueError(f"{what} contain NaN or infinity; ids must be integers or strings")
+        # Beyond 2**63 the cast below is undefined (compared in float64: float16
+        # cannot even hold 2**63).
+        outside = np.abs(arr.astype(np.float64)) >= 2.0**63
+        if outside.any():
+            raise ValueError(f"{what} contain floats outside the 64-bit integer range (e.g. "
+                             f"{arr[outside][0]!r}); pass integer ids")
         as_int = arr.astype(np.int64)
         if not np.array_equal(as_int, arr):
             raise ValueError(f"{what} contain non-integral floats (e.g. "
@@ -130,7 +136,12 @@ def _ids_from_objects(arr, what):
         try:
             return arr.astype(np.int64)
         except OverflowError:
-            raise ValueError(f"{what} contain integers outside the 64-bit range") from None
+            pass
+        try:  # as numpy arrays of uint64 ids are: non-negative ids up to 2**64 - 1
+            return as_ids(arr.astype(np.uint64), what)
+        except OverflowError:
+            raise ValueError(f"{what} contain integers outside the 64-bit range (signed or "
+                             "unsigned)") from None
     names = ", ".join(sorted(t.__name__ for t in types))
     raise ValueError(f"{what} mix or use unsupported types ({names}); "
                      "use one kind per column: integers or strings")
@@ -178,8 +189,11 @@ def _encode(ids):
             index_of -= 1
             uniques = np.flatnonzero(present).astype(ids.dtype) + ids.dtype.type(base)
             return uniques, index_of[offset]
-    uniques, inverse = np.unique(ids, return_inverse=True)
-    return uniques, inverse.reshape(-1)
+    # Otherwise search a sorted copy: np.unique(return_inverse=True) argsorts
+    # and builds several arrays of the input's length (five times the ids).
+    uniques = np.unique(ids)
+    inverse = np.searchsorted(uniques, ids)
+    return uniques, inverse.astype(_index_dtype(len(uniques), 0), copy=False)
 
 
 def _index_dtype(n_users, n_items):
@@ -188,27 +202,41 @@ def _index_dtype(n_users, n_items):
 
 
 def _canonical(users, items, ratings, user_ids, item_ids):
-    """Sort by (user, item) and average duplicates."""
+    """Sort by (user, item) and average duplicates.
+
+    Written to hold few arrays of the input's length at once (a fit of 10 M
+    ratings must not make many copies of them): the int64 (user, item) key
+    and its sort order, then the gathered outputs in the narrow index dtype.
+    """
     n_items = len(item_ids)
     dtype = _index_dtype(len(user_ids), n_items)
     users = users.astype(dtype, copy=False)
     items = items.astype(dtype, copy=False)
-    key = users.astype(np.int64) * n_items + items
+    key = users.astype(np.int64)
+    key *= n_items
+    key += items
     n_dup = 0
     if len(key) > 1 and not np.all(key[1:] > key[:-1]):  # dense input arrives sorted
         order = np.argsort(key)
         key = key[order]
-        if np.any(key[1:] == key[:-1]):
-            starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
-            n_dup = len(key) - len(starts)
+        first = np.empty(len(key), dtype=bool)  # first rating of its pair?
+        first[:1] = True
+        np.not_equal(key[1:], key[:-1], out=first[1:])
+        del key
+        n_dup = len(first) - int(np.count_nonzero(first))
+        ratings = ratings[order]  # a copy: the caller's array is not touched
+        if n_dup:
+            starts = np.flatnonzero(first)
             # The mean of each pair's ratings (a pair seen once keeps its value).
-            ratings = (np.add.reduceat(ratings[order], starts)
-                       / np.diff(np.append(starts, len(key))))
+            with np.errstate(over="ignore"):  # reported just below
+                ratings = (np.add.reduceat(ratings, starts)
+                           / np.diff(np.append(starts, len(first))))
+            if not np.isfinite(ratings).all():  # the sum of a pair's ratings overflowed
+                raise ValueError("ratings too large: averaging the duplicates of a (user, "
+                                 "item) pair overflows float64; rescale the ratings")
             order = order[starts]
-        else:
-            ratings = ratings[order]
+        del first
         users, items = users[order], items[order]
-    del key
     return Triples(np.ascontiguousarray(users), np.ascontiguousarray(items),
                    np.ascontiguousarray(ratings), user_ids, item_ids, int(n_dup))
 
@@ -233,12 +261,28 @@ def _from_dense(X):
 
 
 def _from_sparse(X):
+    if X.ndim != 2:  # scipy's sparse arrays may be 1-D or n-D
+        raise ValueError(f"a sparse ratings matrix must be 2-D, got {X.ndim}-D with shape "
+                         f"{X.shape}")
     coo = X.tocoo()
     if coo.dtype.kind not in "iuf":
         raise ValueError(f"a sparse ratings matrix must hold real numbers, got dtype {coo.dtype}")
     ratings = as_ratings(np.asarray(coo.data), "stored entries of the sparse matrix")
-    return (np.asarray(coo.row, dtype=np.int64), np.asarray(coo.col, dtype=np.int64), ratings,
-            np.arange(coo.shape[0]), np.arange(coo.shape[1]))
+    # scipy's own index dtype (int32 mostly): _canonical widens them once, to its key.
+    rows, cols = np.asarray(coo.row), np.asarray(coo.col)
+    # scipy checks the indices when a matrix is built, not when its arrays are
+    # changed afterwards (nor for every constructor): these indices go to the
+    # kernel, which trusts them, so they are checked here.
+    if not (len(rows) == len(cols) == len(ratings)):
+        raise ValueError(f"the sparse matrix is corrupted: {len(ratings)} stored values but "
+                         f"{len(rows)} row and {len(cols)} column indices")
+    n_rows, n_cols = coo.shape
+    for what, index, size in (("row", rows, n_rows), ("column", cols, n_cols)):
+        if len(index) and (index.min() < 0 or index.max() >= size):
+            bad = index[(index < 0) | (index >= size)][0]
+            raise ValueError(f"the sparse matrix stores an entry at {what} {bad}, outside its "
+                             f"shape {coo.shape}")
+    return rows, cols, ratings, np.arange(n_rows), np.arange(n_cols)
 
 
 def _frame_column(frame, name, role):

@@ -388,10 +388,26 @@ class MatrixFactorization:
         ValueError
             On invalid hyperparameters or input.
         DivergenceError
-            When the loss stops being finite.
+            When the loss or any parameter stops being finite, at the end of
+            the epoch in which it happened; the model is then left unfitted
+            (never with NaN or infinite factors).
         KeyboardInterrupt
             On Ctrl-C, after the running epoch: the model is then fitted up to
             that epoch.
+
+        Notes
+        -----
+        How ratings are converted: any integer or floating dtype is accepted
+        (bool and complex are not) and converted to float64, which is exact
+        for float16, float32 and integers up to 2**53 in magnitude; duplicates
+        of a (user, item) pair are averaged in float64; the kernel then works
+        on those values rounded to ``dtype`` (round to nearest), while
+        ``global_mean_`` is the float64 mean. Ratings that overflow ``dtype``
+        (1e39 with float32), or whose sum overflows float64, are a
+        ``ValueError``. SGD is not scale-free: ratings as large as 1e30 make
+        the factors overflow within the first epochs at any usual learning
+        rate, which is a ``DivergenceError`` whose message gives the ratings'
+        magnitude; center and rescale such ratings.
         """
         params = self._validated_params()
         if callback is not None and not callable(callback):
@@ -410,6 +426,11 @@ class MatrixFactorization:
         # Exact (order-independent), so that a fit on a cluster, which sums the
         # ratings in parts, finds the same mean to the last bit.
         global_mean = exact_mean(triples.ratings)
+        rating_range = (float(triples.ratings.min()), float(triples.ratings.max()))
+        # From here on only the kernel's copy of the ratings is needed: let the
+        # float64 one go (a fit must not hold more copies of the ratings than it
+        # uses; with float64 factors the two are one array anyway).
+        triples.ratings = ratings
         biased = bool(self.biased)
         n_bias_users, n_bias_items = ((triples.n_users, triples.n_items) if biased else (0, 0))
         user_bias = np.zeros(n_bias_users, dtype=dtype)
@@ -436,7 +457,7 @@ class MatrixFactorization:
 
         self.users_, self.items_ = triples.user_ids, triples.item_ids
         self.global_mean_ = global_mean
-        self.rating_range_ = (float(triples.ratings.min()), float(triples.ratings.max()))
+        self.rating_range_ = rating_range
         self.history_ = history
         self.n_epochs_ = 0
         self._set_state(P, Q, user_bias, item_bias, biased)
@@ -467,15 +488,21 @@ class MatrixFactorization:
                     finite = math.isfinite(loss)
                 else:
                     # The epoch's own error sum misses a blow-up in its very last
-                    # updates; the factors' sum does not (any inf/NaN poisons it).
-                    finite = math.isfinite(sse) and math.isfinite(
-                        float(P.sum(dtype=np.float64) + Q.sum(dtype=np.float64)))
+                    # updates; the parameters' sum does not (any inf/NaN poisons it).
+                    # errstate: inf + -inf is the NaN we look for, not a warning.
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        finite = math.isfinite(sse) and math.isfinite(
+                            float(P.sum(dtype=np.float64) + Q.sum(dtype=np.float64)
+                                  + user_bias.sum(dtype=np.float64)
+                                  + item_bias.sum(dtype=np.float64)))
                 if not (math.isfinite(sse) and finite):
                     self._forget_fit()
+                    scale = float(np.abs(triples.ratings).max())
                     raise DivergenceError(
-                        f"training diverged in epoch {epoch} (the loss is no longer finite) "
-                        f"with learning_rate={self.learning_rate!r}: try a smaller "
-                        "learning rate")
+                        f"training diverged in epoch {epoch + 1} (the loss is no longer "
+                        f"finite) with learning_rate={self.learning_rate!r} and ratings of "
+                        f"magnitude up to {scale:.3g}: try a smaller learning rate, or "
+                        "center and rescale the ratings")
                 history["sgd_mse"].append(sse / n)
                 history["epoch_seconds"].append(sgd_done - start)
                 if self.track_loss:

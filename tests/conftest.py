@@ -1,4 +1,7 @@
-"""Shared test set-up: a non-interactive matplotlib backend, small helpers."""
+"""Shared test set-up: a non-interactive matplotlib backend, small helpers, the
+hypothesis profiles of the fuzz tests."""
+
+import os
 
 import matplotlib
 
@@ -7,7 +10,41 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 
+from helpers import FUZZ_EXAMPLES
+
+try:
+    from hypothesis import HealthCheck, settings
+except ImportError:  # hypothesis is a test extra; the kernel tests run without it
+    settings = None
+
+if settings is not None:
+    _QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
+              HealthCheck.large_base_example]
+    # ci (the default): a fixed, bounded set of examples, the same on every run
+    # (derandomized, no example database), and no deadline: a shared, noisy VM
+    # must not turn a slow example into a failure.
+    settings.register_profile("ci", max_examples=150, deadline=None, derandomize=True,
+                              database=None, suppress_health_check=_QUIET,
+                              print_blob=True)
+    # dev: fresh random examples each run, failures remembered in .hypothesis/.
+    settings.register_profile("dev", max_examples=150, deadline=None,
+                              suppress_health_check=_QUIET)
+    # thorough: a long local hunt, e.g. HYPOTHESIS_PROFILE=thorough pytest tests/test_fuzz.py
+    settings.register_profile("thorough", max_examples=3000, deadline=None,
+                              suppress_health_check=_QUIET)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
 
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FUZZ_EXAMPLES:
+        total = sum(count for count, _ in FUZZ_EXAMPLES.values())
+        detail = ", ".join(f"{name} {count} ({valid} valid)"
+                           for name, (count, valid) in sorted(FUZZ_EXAMPLES.items()))
+        profile = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+        terminalreporter.write_line(f"hypothesis ({profile} profile): {total} fuzz examples "
+                                    f"ran ({detail})")

@@ -26,3 +26,21 @@ def write_string_ratings(path, n_users=40, n_items=30, density=0.3, seed=0):
     frame["rating"] = np.clip(np.round(frame["rating"] + 3), 1, 5)
     frame.to_csv(path, index=False, header=["userId", "movieId", "rating"])
     return frame
+
+
+#: Examples run by the property-based tests in this session, per test:
+#: [examples, examples that ended in a valid result] (printed by conftest.py).
+FUZZ_EXAMPLES = {}
+
+
+def count_fuzz_example(name, valid=None):
+    """Count one hypothesis example of the fuzz test ``name``.
+
+    ``valid=True`` counts it (again) as one that returned a result rather than
+    a clear error: call once on entry, once more with ``valid=True`` on success.
+    """
+    counts = FUZZ_EXAMPLES.setdefault(name, [0, 0])
+    if valid:
+        counts[1] += 1
+    else:
+        counts[0] += 1

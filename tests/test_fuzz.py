@@ -1,0 +1,490 @@
+"""Property-based fuzzing (hypothesis) of every public entry point that takes data.
+
+The contract, for any input a user can pass: the call returns a valid result
+(a model whose every fitted number is finite, predictions that are finite) or
+raises ``ValueError``/``TypeError`` with a message. Never a crash, a
+``SystemError``, another exception type, a numpy ``RuntimeWarning`` (an
+overflow or invalid cast means garbage went through unchecked), a hang or NaN
+factors.
+
+How many examples run is set by the hypothesis profile (``tests/conftest.py``;
+``HYPOTHESIS_PROFILE=ci`` by default, ``thorough`` for a long local run), and
+the total is printed at the end of the pytest run.
+
+Adding an entry point (input paths still to come from other branches): a new
+input form of ``fit`` (e.g. a pandas DataFrame) is one strategy added to
+``FIT_INPUTS``; a new method of a fitted model that takes ids or ratings (e.g.
+``fold_in``) is one function added to ``QUERIES``; ``save``/``load`` and the
+file readers are one ``@given`` test each that ends in :func:`check_outcome`
+and :func:`check_model`.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from hypothesis import given, strategies as st
+from hypothesis.extra import numpy as hnp
+
+from mfcy import MatrixFactorization
+from mfcy.data import to_triples
+
+from helpers import count_fuzz_example
+
+INT_DTYPES = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64]
+FLOAT_DTYPES = [np.float16, np.float32, np.float64]
+# Ids that are labels, not sizes: huge, negative, beyond int64, int32's edges.
+EDGE_IDS = [0, 1, 2, 3, -1, -5, 2**31 - 1, 2**31, 2**40, -(2**40), 2**63 - 1, -(2**63)]
+BEYOND_INT64 = [2**63, 2**63 + 5, 2**64 - 1]
+EDGE_RATINGS = [0.0, 1.0, 5.0, -3.5, 1e30, -1e30, 3e38, 1e300, -1e300, 1e-300,
+                np.nan, np.inf, -np.inf]
+
+
+# -- the contract -----------------------------------------------------------------
+
+def check_outcome(call):
+    """Run ``call()``: return its result, or None after a ValueError/TypeError with a message.
+
+    Any other exception, and any numpy RuntimeWarning, fails the example.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        try:
+            return call()
+        except (ValueError, TypeError) as exc:
+            assert str(exc).strip(), f"{type(exc).__name__} without a message"
+            return None
+
+
+def check_model(model, params):
+    """A fitted model: consistent shapes, every number finite."""
+    k = params["n_factors"]
+    n_users, n_items = len(model.users_), len(model.items_)
+    assert n_users >= 1 and n_items >= 1
+    assert model.user_factors_.shape == (n_users, k)
+    assert model.item_factors_.shape == (n_items, k)
+    assert model.user_bias_.shape == (n_users,) and model.item_bias_.shape == (n_items,)
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        assert np.isfinite(getattr(model, name)).all(), f"{name} is not finite"
+    assert np.isfinite(model.global_mean_)
+    assert model.n_epochs_ == params["n_epochs"]
+    for name, values in model.history_.items():
+        assert len(values) == model.n_epochs_ and np.isfinite(values).all(), name
+    for ids in (model.users_, model.items_):  # sorted distinct labels
+        assert len(np.unique(ids)) == len(ids)
+
+
+# -- strategies: shared pieces ------------------------------------------------------
+
+model_params = st.fixed_dictionaries({
+    "n_factors": st.integers(1, 4),
+    "n_epochs": st.integers(1, 3),
+    "learning_rate": st.sampled_from([0.005, 0.05, 0.5, 30.0]),
+    "dtype": st.sampled_from(["float32", "float64"]),
+    "biased": st.booleans(),
+    "shuffle": st.booleans(),
+    "update": st.sampled_from(["simultaneous", "sequential"]),
+    "track_loss": st.booleans(),
+    "n_blocks": st.integers(1, 3),
+    "n_threads": st.sampled_from([1, 2]),
+    "random_state": st.integers(0, 3),
+})
+
+
+@st.composite
+def layout(draw, arr):
+    """The same values, in the same order, as a C, Fortran, strided or negative-stride
+    array, read-only or not."""
+    arr = np.asarray(arr)
+    how = draw(st.sampled_from(["C", "F", "strided", "negative"]))
+    if how == "F" and arr.ndim >= 2:
+        arr = np.asfortranarray(arr)
+    elif how == "strided" and arr.ndim >= 1:
+        arr = np.repeat(arr, 2, axis=0)[::2]  # every other row: not contiguous
+    elif how == "negative" and arr.ndim >= 1:
+        arr = arr[::-1].copy()[::-1]  # a view walking memory backwards
+    if draw(st.booleans()):
+        arr = arr.view()
+        arr.setflags(write=False)
+    return arr
+
+
+def int_values(dtype):
+    info = np.iinfo(dtype)
+    edges = [v for v in EDGE_IDS + BEYOND_INT64 if info.min <= v <= info.max]
+    return st.one_of(st.integers(0, 4), st.sampled_from(edges),
+                     st.integers(int(info.min), int(info.max)))
+
+
+def float_values(dtype, nan=True):
+    width = np.finfo(dtype).bits
+    return st.one_of(st.sampled_from([0.0, 1.0, 2.0, -1.0, 3.0]),
+                     st.floats(width=width, allow_nan=nan, allow_infinity=nan))
+
+
+@st.composite
+def id_column(draw, n):
+    """One column of raw ids, of any kind a user could hold."""
+    kind = draw(st.sampled_from(["int", "int", "uint64", "float", "str", "bytes", "object",
+                                 "object_mixed", "bool", "complex", "datetime"]))
+    if kind == "int":
+        dtype = draw(st.sampled_from(INT_DTYPES))
+        pool = draw(st.lists(int_values(dtype), min_size=1, max_size=4))
+        return np.array([draw(st.sampled_from(pool)) for _ in range(n)], dtype=dtype)
+    if kind == "uint64":  # beyond int64 (a 64-bit hash, say)
+        pool = draw(st.lists(st.sampled_from(BEYOND_INT64 + [0, 7]), min_size=1, max_size=3))
+        return np.array([draw(st.sampled_from(pool)) for _ in range(n)], dtype=np.uint64)
+    if kind == "float":
+        dtype = draw(st.sampled_from(FLOAT_DTYPES))
+        pool = draw(st.lists(st.one_of(st.sampled_from([0.0, 1.0, 2.0**40, -5.0, 0.5]),
+                                       float_values(dtype)), min_size=1, max_size=3))
+        return np.array([draw(st.sampled_from(pool)) for _ in range(n)], dtype=dtype)
+    if kind in ("str", "bytes"):
+        pool = draw(st.lists(st.text(min_size=0, max_size=3), min_size=1, max_size=3))
+        arr = np.array([draw(st.sampled_from(pool)) for _ in range(n)], dtype=str)
+        if kind == "bytes":
+            arr = np.char.encode(arr, "utf-8")
+        return arr
+    if kind == "object":  # Python ints or strings, one kind per column
+        values = draw(st.sampled_from([
+            st.sampled_from(EDGE_IDS + BEYOND_INT64 + [2**64, -(2**70)]),
+            st.text(max_size=2)]))
+        arr = np.empty(n, dtype=object)
+        arr[:] = [draw(values) for _ in range(n)]
+        return arr
+    if kind == "object_mixed":
+        arr = np.empty(n, dtype=object)
+        arr[:] = [draw(st.one_of(st.none(), st.integers(-3, 3), st.text(max_size=2),
+                                 st.floats(), st.booleans())) for _ in range(n)]
+        return arr
+    if kind == "bool":
+        return np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
+    if kind == "complex":
+        return np.array(draw(st.lists(st.complex_numbers(max_magnitude=5), min_size=n,
+                                      max_size=n)), dtype=complex)
+    return np.arange(n).astype("datetime64[D]")
+
+
+@st.composite
+def ratings_column(draw, n):
+    """Ratings of any dtype, with NaN, infinities and extreme magnitudes."""
+    kind = draw(st.sampled_from(["float", "float", "int", "bool", "complex", "object", "str"]))
+    if kind == "float":
+        dtype = draw(st.sampled_from(FLOAT_DTYPES))
+        with np.errstate(over="ignore"):  # 1e300 as float16 is inf: fine, that is fuzz
+            values = [draw(st.one_of(float_values(dtype), st.sampled_from(EDGE_RATINGS)))
+                      for _ in range(n)]
+            return np.array(values, dtype=np.float64).astype(dtype)
+    if kind == "int":
+        dtype = draw(st.sampled_from(INT_DTYPES))
+        return np.array([draw(int_values(dtype)) for _ in range(n)], dtype=dtype)
+    if kind == "bool":
+        return np.array([draw(st.booleans()) for _ in range(n)], dtype=bool)
+    if kind == "complex":
+        return np.array([draw(st.complex_numbers()) for _ in range(n)], dtype=complex)
+    if kind == "object":
+        arr = np.empty(n, dtype=object)
+        arr[:] = [draw(st.one_of(st.integers(-10, 10), st.floats(), st.none(),
+                                 st.text(max_size=3))) for _ in range(n)]
+        return arr
+    return np.array([draw(st.text(max_size=3)) for _ in range(n)], dtype=str)
+
+
+# -- strategies: the input forms of fit ----------------------------------------------
+
+@st.composite
+def dense_inputs(draw):
+    """A ratings matrix (NaN = unknown) of any shape and dtype: ``(X, None)``."""
+    ndim = draw(st.sampled_from([2, 2, 2, 2, 1, 3]))
+    shape = tuple(draw(st.integers(0, 6)) for _ in range(ndim))
+    kind = draw(st.sampled_from(["float", "float", "float", "int", "bool", "complex",
+                                 "object", "str"]))
+    if kind == "float":
+        dtype = draw(st.sampled_from(FLOAT_DTYPES))
+        R = draw(hnp.arrays(dtype, shape, elements=float_values(dtype)))
+        R[draw(hnp.arrays(bool, shape))] = np.nan
+    elif kind == "int":
+        dtype = draw(st.sampled_from(INT_DTYPES))
+        R = draw(hnp.arrays(dtype, shape, elements=int_values(dtype)))
+    elif kind == "bool":
+        R = draw(hnp.arrays(bool, shape))
+    elif kind == "complex":
+        R = draw(hnp.arrays(complex, shape, elements=st.complex_numbers(max_magnitude=9)))
+    elif kind == "object":
+        R = draw(hnp.arrays(object, shape, elements=st.one_of(
+            st.none(), st.integers(-3, 3), st.floats())))
+    else:
+        # No NUL: numpy strips trailing NULs from its strings (hypothesis refuses).
+        R = draw(hnp.arrays("U3", shape, elements=st.text(
+            st.characters(exclude_characters="\x00"), max_size=3)))
+    form = draw(st.sampled_from(["array", "array", "list"]))
+    X = draw(layout(R)) if form == "array" else R.tolist()
+    return X, None
+
+
+@st.composite
+def sparse_inputs(draw):
+    """A scipy.sparse matrix or array in any format, duplicates included; sometimes
+    with indices corrupted after construction (scipy does not re-check them)."""
+    shape = (draw(st.integers(1, 7)), draw(st.integers(1, 7)))
+    nnz = draw(st.integers(0, 12))
+    rows = np.array([draw(st.integers(0, shape[0] - 1)) for _ in range(nnz)], dtype=np.int64)
+    cols = np.array([draw(st.integers(0, shape[1] - 1)) for _ in range(nnz)], dtype=np.int64)
+    kind = draw(st.sampled_from(["float", "float", "int", "bool", "complex"]))
+    if kind == "float":
+        dtype = draw(st.sampled_from([np.float32, np.float64]))
+        data = np.array([draw(float_values(dtype)) for _ in range(nnz)], dtype=dtype)
+    elif kind == "int":
+        dtype = draw(st.sampled_from(INT_DTYPES))
+        data = np.array([draw(int_values(dtype)) for _ in range(nnz)], dtype=dtype)
+    elif kind == "bool":
+        data = np.ones(nnz, dtype=bool)
+    else:
+        data = np.ones(nnz, dtype=complex)
+    api = draw(st.sampled_from([sp.coo_matrix, sp.coo_array]))
+    coo = api((data, (rows, cols)), shape=shape)  # keeps duplicate entries
+    fmt = draw(st.sampled_from(["coo", "coo", "csr", "csc", "lil", "dok", "bsr"]))
+    if fmt != "coo":
+        return coo.asformat(fmt), None
+    corrupt = draw(st.sampled_from([None, None, "row", "col", "negative", "data"]))
+    if corrupt and nnz:
+        if corrupt == "row":
+            coo.row[0] = shape[0] + draw(st.integers(0, 2**20))
+        elif corrupt == "col":
+            coo.col[-1] = shape[1]
+        elif corrupt == "negative":
+            coo.col[0] = -draw(st.integers(1, 3))
+        else:
+            coo.data = coo.data[:-1]
+    return coo, None
+
+
+@st.composite
+def pair_inputs(draw):
+    """``(X, y)``: (user id, item id) rows of any id kind, ratings of any dtype."""
+    n = draw(st.integers(0, 12))
+    users, items = draw(id_column(n)), draw(id_column(n))
+    how = draw(st.sampled_from(["stack", "object", "list", "transposed"]))
+    if how == "stack":
+        try:
+            X = np.column_stack([users, items])
+        except (TypeError, ValueError):  # e.g. datetime with strings: numpy refuses
+            X = np.empty((n, 2), dtype=object)
+            X[:, 0], X[:, 1] = users, items
+        X = draw(layout(X))
+    elif how == "object":
+        X = np.empty((n, 2), dtype=object)
+        X[:, 0], X[:, 1] = users, items
+    elif how == "list":
+        X = list(zip(users.tolist(), items.tolist()))
+    else:  # a (2, n) array: the wrong orientation, unless n == 2
+        X = np.vstack([users, items]) if users.dtype == items.dtype else np.zeros((2, n))
+    m = n + draw(st.sampled_from([0, 0, 0, 0, 1, -1])) if n else n
+    y = draw(ratings_column(max(m, 0)))
+    if draw(st.booleans()):
+        y = draw(layout(y))
+    return X, (y.tolist() if draw(st.integers(0, 5)) == 0 else y)
+
+
+#: Every input form of ``fit``, one strategy each, drawing ``(X, y)``.
+#: A new form (e.g. a pandas DataFrame of (user, item, rating)) is one more entry.
+FIT_INPUTS = {
+    "dense": dense_inputs(),
+    "sparse": sparse_inputs(),
+    "pairs": pair_inputs(),
+}
+
+
+@pytest.mark.parametrize("form", sorted(FIT_INPUTS))
+def test_fit_ends_in_a_valid_model_or_a_clear_error(form):
+    @given(data=FIT_INPUTS[form], params=model_params)
+    def run(data, params):
+        count_fuzz_example(f"fit[{form}]")
+        X, y = data
+        model = MatrixFactorization(**params)
+        if check_outcome(lambda: model.fit(X, y)) is not None:
+            count_fuzz_example(f"fit[{form}]", valid=True)
+            check_model(model, params)
+        else:  # a failed fit leaves no half-fitted (possibly NaN) factors behind
+            assert not hasattr(model, "user_factors_")
+
+    run()
+
+
+@pytest.mark.parametrize("form", sorted(FIT_INPUTS))
+def test_canonical_triples_are_what_the_kernel_trusts(form):
+    # The kernel indexes P[users[t]] and Q[items[t]] unchecked (in a release
+    # build): whatever the input, to_triples returns in-range indices or refuses.
+    @given(data=FIT_INPUTS[form])
+    def run(data):
+        count_fuzz_example(f"to_triples[{form}]")
+        triples = check_outcome(lambda: to_triples(*data))
+        if triples is None:
+            return
+        count_fuzz_example(f"to_triples[{form}]", valid=True)
+        n = len(triples)
+        assert n >= 1 and len(triples.users) == len(triples.items) == n
+        assert triples.users.dtype == triples.items.dtype
+        assert triples.users.dtype in (np.int32, np.int64)
+        assert 0 <= triples.users.min() and triples.users.max() < triples.n_users
+        assert 0 <= triples.items.min() and triples.items.max() < triples.n_items
+        key = triples.users.astype(np.int64) * triples.n_items + triples.items
+        assert (np.diff(key) > 0).all()  # sorted by (user, item), no repeated pair
+        assert triples.ratings.dtype == np.float64 and np.isfinite(triples.ratings).all()
+
+    run()
+
+
+# -- valid inputs are accepted, ids mapped, duplicates averaged ---------------------
+
+@st.composite
+def valid_pairs(draw, min_size=1):
+    """Well-formed ``(X, y)`` with label ids (huge, negative, beyond int64, strings)."""
+    n = draw(st.integers(min_size, 15))
+    kind = draw(st.sampled_from(["int", "int", "uint64", "str"]))
+    if kind == "int":
+        ids = st.sampled_from(EDGE_IDS)
+        dtype = np.int64
+    elif kind == "uint64":
+        ids = st.sampled_from(BEYOND_INT64 + [0, 9])
+        dtype = np.uint64
+    else:
+        ids = st.text(min_size=1, max_size=2)
+        dtype = str
+    users = np.array([draw(ids) for _ in range(n)], dtype=dtype)
+    items = np.array([draw(ids) for _ in range(n)], dtype=dtype)
+    y = np.array([draw(st.floats(-5, 5, allow_nan=False)) for _ in range(n)])
+    return users, items, y
+
+
+@given(data=valid_pairs(), params=model_params)
+def test_valid_pairs_fit_with_labels_mapped_and_duplicates_averaged(data, params):
+    count_fuzz_example("valid pairs")
+    users, items, y = data
+    params = dict(params, learning_rate=min(params["learning_rate"], 0.05))
+    model = MatrixFactorization(**params).fit(np.column_stack([users, items]), y)
+    count_fuzz_example("valid pairs", valid=True)
+    check_model(model, params)
+    np.testing.assert_array_equal(model.users_, np.unique(users))
+    np.testing.assert_array_equal(model.items_, np.unique(items))
+    # The global mean is the mean over pairs of each pair's mean rating.
+    pairs = {}
+    for u, i, r in zip(users.tolist(), items.tolist(), y.tolist()):
+        pairs.setdefault((u, i), []).append(r)
+    expected = np.mean([np.mean(v) for v in pairs.values()])
+    assert model.global_mean_ == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+# -- entry points of a fitted model --------------------------------------------------
+
+@st.composite
+def query_ids(draw, known, n):
+    """Ids to ask a model about: known ones, unknown ones, and ids of any kind."""
+    source = draw(st.sampled_from(["known", "known", "mixed", "any"]))
+    if source == "any":
+        return draw(id_column(n))
+    pool = list(known.tolist())
+    if source == "mixed":
+        extra = [-7, 2**40, 2**63 + 1] if known.dtype.kind in "iu" else ["zz", ""]
+        pool += extra
+    values = [draw(st.sampled_from(pool)) for _ in range(n)]
+    dtype = known.dtype if source == "known" else None
+    return np.array(values, dtype=dtype) if values else np.array([], dtype=known.dtype)
+
+
+def q_predict_pairs(model, draw):
+    n = draw(st.integers(0, 6))
+    X = np.empty((n, 2), dtype=object)
+    X[:, 0], X[:, 1] = draw(query_ids(model.users_, n)), draw(query_ids(model.items_, n))
+    X = X if draw(st.booleans()) else X.tolist()
+    out = check_outcome(lambda: model.predict(X))
+    if out is not None:
+        assert out.shape == (n,) and out.dtype == np.float64 and np.isfinite(out).all()
+    return out is not None
+
+
+def q_predict_users_items(model, draw):
+    n = draw(st.integers(0, 6))
+    users = draw(layout(draw(query_ids(model.users_, n))))
+    items = draw(query_ids(model.items_, n + draw(st.sampled_from([0, 0, 1]))))
+    out = check_outcome(lambda: model.predict(users, items))
+    if out is not None:
+        assert out.shape == (len(users),) and np.isfinite(out).all()
+    return out is not None
+
+
+def q_recommend(model, draw):
+    n_users = draw(st.integers(0, 5))
+    users = draw(query_ids(model.users_, n_users))
+    if draw(st.integers(0, 3)) == 0 and n_users:
+        users = users[0]  # a single id
+    n = draw(st.one_of(st.integers(-1, len(model.items_) + 2), st.sampled_from([2.5, None])))
+    batch_size = draw(st.sampled_from([None, 1, 2, 0, 1.5]))
+    exclude_seen = draw(st.booleans())
+    out = check_outcome(lambda: model.recommend(users, n=n, exclude_seen=exclude_seen,
+                                                batch_size=batch_size))
+    if out is not None:
+        items, scores = out
+        assert items.shape == scores.shape
+        assert scores.shape[-1] == min(n, len(model.items_))
+        assert not np.isnan(scores).any() and not np.isposinf(scores).any()
+        # Best first; -inf only pads past the user's unrated items.
+        assert (scores[..., 1:] <= scores[..., :-1]).all()
+        assert np.isin(items[np.isfinite(scores)], model.items_).all()
+    return out is not None
+
+
+def q_similar_items(model, draw):
+    item = draw(st.one_of(st.sampled_from(list(model.items_)), st.sampled_from(
+        [-3, 2**64 - 1, "x", 1.5, None, np.nan])))
+    n = draw(st.one_of(st.integers(-1, len(model.items_) + 2), st.just("3")))
+    out = check_outcome(lambda: model.similar_items(item, n=n))
+    if out is not None:
+        items, sims = out
+        assert len(items) == len(sims) == min(n, len(model.items_) - 1)
+        assert np.all((sims >= -1 - 1e-9) & (sims <= 1 + 1e-9))
+        assert item not in items.tolist()
+    return out is not None
+
+
+def q_reconstruct(model, draw):
+    M = check_outcome(model.reconstruct)
+    assert M is not None  # small models always reconstruct
+    assert M.shape == (len(model.users_), len(model.items_)) and np.isfinite(M).all()
+    return True
+
+
+#: Every method of a fitted model that takes ids (or nothing), one function each:
+#: ``query(model, draw)`` draws its arguments, calls the method through
+#: check_outcome, checks a result and returns whether there was one. A new method (e.g. ``fold_in``) is one entry.
+QUERIES = {
+    "predict(X)": q_predict_pairs,
+    "predict(users, items)": q_predict_users_items,
+    "recommend": q_recommend,
+    "similar_items": q_similar_items,
+    "reconstruct": q_reconstruct,
+}
+
+
+@pytest.mark.parametrize("query", sorted(QUERIES))
+def test_fitted_model_entry_points_answer_or_refuse_clearly(query):
+    @given(train=valid_pairs(), params=model_params, data=st.data())
+    def run(train, params, data):
+        count_fuzz_example(query)
+        users, items, y = train
+        params = dict(params, learning_rate=min(params["learning_rate"], 0.05))
+        model = MatrixFactorization(**params).fit(np.column_stack([users, items]), y)
+        if QUERIES[query](model, data.draw):
+            count_fuzz_example(query, valid=True)
+
+    run()
+
+
+def test_unfitted_model_entry_points_are_clear_errors():
+    model = MatrixFactorization()
+    for call in (lambda: model.predict([[0, 0]]), lambda: model.recommend([0]),
+                 lambda: model.similar_items(0), model.reconstruct):
+        with pytest.raises(ValueError, match="not fitted"):
+            call()
