@@ -41,6 +41,9 @@ extensions = [
 ]
 
 templates_path = ["_templates"]
+# Curly quotes and ellipses, but "--" stays two hyphens: the command line's
+# options (--model) appear in running text and in argparse help texts.
+smartquotes_action = "qe"
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
 default_role = "py:obj"
 
