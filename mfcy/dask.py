@@ -13,7 +13,7 @@ Use it as::
     mfcy.dask.fit(client, ratings, model)                  # a normal, local model afterwards
     model.recommend([42])
 
-How it works (the same plan as the local fit, see :mod:`mfcy._blocking`):
+How it works (the same plan as the local fit, see ``mfcy._blocking``):
 
 1. **Partitioning**, a one-off Dask job (:func:`partition`): every partition is
    validated; the distinct user and item ids are gathered in sorted order (the
@@ -249,6 +249,19 @@ class BlockedRatings:
     Made by :func:`partition` (or inside :func:`fit`); pass it to :func:`fit`
     again to train several models on the same data without partitioning it
     again (e.g. a hyperparameter search), as long as ``n_blocks`` is the same.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        The cluster holding the layouts.
+    layouts : list of distributed.Future
+        Row block ``a``'s triples, bucketed by column block, on its worker.
+    owners : list of str
+        Address of the worker that holds each row block.
+    user_ids, item_ids, user_bounds, item_bounds, block_sizes, n_duplicates
+        As the attributes below.
+    rating_sum : fractions.Fraction
+        The exact sum of the (averaged) ratings, for ``global_mean``.
 
     Attributes
     ----------
