@@ -511,7 +511,20 @@ def _state(run, a, step):
     return state
 
 
+def _aligned(array, dtype=None):
+    """``array`` as the kernel may read it: C-contiguous and aligned.
+
+    Arrays that travelled between processes can sit at any byte offset of a
+    network buffer; x86 would read them anyway, but a misaligned load is
+    undefined behaviour in C (UBSan stops on it), so those are copied.
+    """
+    return np.require(array, dtype=dtype, requirements=["C_CONTIGUOUS", "ALIGNED"])
+
+
 def _init_state(run, a, layout, user_factors, user_bias, dtype):
+    layout = dict(layout)
+    for name in ("users", "items", "ratings"):
+        layout[name] = _aligned(layout[name])
     with np.errstate(over="ignore"):  # reported below, as a ValueError
         ratings = layout["ratings"].astype(dtype, copy=False)
     if not np.isfinite(ratings).all():
@@ -551,7 +564,8 @@ def _sgd_block(run, a, step, b, item_block, after, visit, stride, hyper):
     sse = _sgd.sgd_epoch(state["P"], Q, state["user_bias"], item_bias,
                          layout["users"][lo:hi], layout["items"][lo:hi],
                          state["ratings"][lo:hi], chunk_bounds,
-                         np.array([0, len(chunk_bounds) - 1], dtype=np.int64), visit,
+                         np.array([0, len(chunk_bounds) - 1], dtype=np.int64),
+                         _aligned(visit, np.int64),
                          np.zeros(1, dtype=np.int64), stride, global_mean, lr, reg, reg_bias,
                          biased, sequential, 1)
     state["log"][step] = (sse, float(Q.sum(dtype=np.float64)))
@@ -573,7 +587,8 @@ def _end_epoch(run, a, step, first_step, after, hyper, *item_blocks):
         loss = 0.0
         for b, (Q, item_bias) in enumerate(item_blocks):
             lo, hi = offsets[b], offsets[b + 1]
-            loss += _sgd.error_sums(state["P"], Q, state["user_bias"], item_bias,
+            loss += _sgd.error_sums(state["P"], _aligned(Q), state["user_bias"],
+                                    _aligned(item_bias),
                                     layout["users"][lo:hi], layout["items"][lo:hi],
                                     state["ratings"][lo:hi], global_mean, biased, 1)[0]
         out["loss"] = loss
