@@ -189,11 +189,7 @@ def _per_user(name, recommendations, X_test, y_test, k, threshold, exclude_seen)
     return (precision_at * hits).sum(axis=1) / np.minimum(n_relevant, k)
 
 
-
-
-def precision_at_k(recommendations, X_test, y_test=None, *, k=10, threshold=None,
-                 exclude_seen=True):
-    """Precision at ``k``: the share of each top-``k`` list that is relevant.
+_RANKING_DOC = """{summary}
 
     See :mod:`mfcy.metrics` for the definitions.
 
@@ -201,7 +197,7 @@ def precision_at_k(recommendations, X_test, y_test=None, *, k=10, threshold=None
     ----------
     recommendations : fitted model or mapping
         A model with ``recommend`` (e.g. :class:`~mfcy.MatrixFactorization`),
-        or ``{user id: item ids, best first}``.
+        or ``{{user id: item ids, best first}}``.
     X_test : array-like of shape (n, 2), or any form ``fit`` takes
         Held-out (user id, item id) pairs with ``y_test``, or held-out
         ratings on their own (a matrix with NaN for unknown entries, ...).
@@ -219,101 +215,27 @@ def precision_at_k(recommendations, X_test, y_test=None, *, k=10, threshold=None
     float
         The mean over the users with at least one relevant held-out item.
     """
-    return float(np.mean(_per_user("precision", recommendations, X_test, y_test, k, threshold,
-                                    exclude_seen)))
 
 
-def recall_at_k(recommendations, X_test, y_test=None, *, k=10, threshold=None,
-              exclude_seen=True):
-    """Recall at ``k``: the share of each user's relevant items in its top ``k``.
+def _ranking_metric(kind, name, summary):
+    """One public ranking metric: :func:`_per_user` of ``kind``, averaged over users."""
+    def metric(recommendations, X_test, y_test=None, *, k=10, threshold=None,
+               exclude_seen=True):
+        return float(np.mean(_per_user(kind, recommendations, X_test, y_test, k, threshold,
+                                        exclude_seen)))
 
-    See :mod:`mfcy.metrics` for the definitions.
-
-    Parameters
-    ----------
-    recommendations : fitted model or mapping
-        A model with ``recommend`` (e.g. :class:`~mfcy.MatrixFactorization`),
-        or ``{user id: item ids, best first}``.
-    X_test : array-like of shape (n, 2), or any form ``fit`` takes
-        Held-out (user id, item id) pairs with ``y_test``, or held-out
-        ratings on their own (a matrix with NaN for unknown entries, ...).
-    y_test : array-like of shape (n,), optional
-        Held-out ratings of the pairs in ``X_test``.
-    k : int, default=10
-        Length of each user's list.
-    threshold : float, optional
-        Held-out items rated at least this are relevant; None: all are.
-    exclude_seen : bool, default=True
-        For a model: leave each user's training items out of the list.
-
-    Returns
-    -------
-    float
-        The mean over the users with at least one relevant held-out item.
-    """
-    return float(np.mean(_per_user("recall", recommendations, X_test, y_test, k, threshold,
-                                    exclude_seen)))
+    metric.__name__ = metric.__qualname__ = name
+    metric.__doc__ = _RANKING_DOC.format(summary=summary)
+    return metric
 
 
-def ndcg_at_k(recommendations, X_test, y_test=None, *, k=10, threshold=None,
-            exclude_seen=True):
-    """Normalised discounted cumulative gain at ``k``, with binary relevance.
-
-    See :mod:`mfcy.metrics` for the definitions.
-
-    Parameters
-    ----------
-    recommendations : fitted model or mapping
-        A model with ``recommend`` (e.g. :class:`~mfcy.MatrixFactorization`),
-        or ``{user id: item ids, best first}``.
-    X_test : array-like of shape (n, 2), or any form ``fit`` takes
-        Held-out (user id, item id) pairs with ``y_test``, or held-out
-        ratings on their own (a matrix with NaN for unknown entries, ...).
-    y_test : array-like of shape (n,), optional
-        Held-out ratings of the pairs in ``X_test``.
-    k : int, default=10
-        Length of each user's list.
-    threshold : float, optional
-        Held-out items rated at least this are relevant; None: all are.
-    exclude_seen : bool, default=True
-        For a model: leave each user's training items out of the list.
-
-    Returns
-    -------
-    float
-        The mean over the users with at least one relevant held-out item.
-    """
-    return float(np.mean(_per_user("ndcg", recommendations, X_test, y_test, k, threshold,
-                                    exclude_seen)))
-
-
-def map_at_k(recommendations, X_test, y_test=None, *, k=10, threshold=None,
-           exclude_seen=True):
-    """Mean average precision at ``k``.
-
-    See :mod:`mfcy.metrics` for the definitions.
-
-    Parameters
-    ----------
-    recommendations : fitted model or mapping
-        A model with ``recommend`` (e.g. :class:`~mfcy.MatrixFactorization`),
-        or ``{user id: item ids, best first}``.
-    X_test : array-like of shape (n, 2), or any form ``fit`` takes
-        Held-out (user id, item id) pairs with ``y_test``, or held-out
-        ratings on their own (a matrix with NaN for unknown entries, ...).
-    y_test : array-like of shape (n,), optional
-        Held-out ratings of the pairs in ``X_test``.
-    k : int, default=10
-        Length of each user's list.
-    threshold : float, optional
-        Held-out items rated at least this are relevant; None: all are.
-    exclude_seen : bool, default=True
-        For a model: leave each user's training items out of the list.
-
-    Returns
-    -------
-    float
-        The mean over the users with at least one relevant held-out item.
-    """
-    return float(np.mean(_per_user("map", recommendations, X_test, y_test, k, threshold,
-                                    exclude_seen)))
+precision_at_k = _ranking_metric(
+    "precision", "precision_at_k",
+    "Precision at ``k``: the share of each top-``k`` list that is relevant.")
+recall_at_k = _ranking_metric(
+    "recall", "recall_at_k",
+    "Recall at ``k``: the share of each user's relevant items in its top ``k``.")
+ndcg_at_k = _ranking_metric(
+    "ndcg", "ndcg_at_k",
+    "Normalised discounted cumulative gain at ``k``, with binary relevance.")
+map_at_k = _ranking_metric("map", "map_at_k", "Mean average precision at ``k``.")
