@@ -288,12 +288,117 @@ def pair_inputs(draw):
     return X, (y.tolist() if draw(st.integers(0, 5)) == 0 else y)
 
 
-#: Every input form of ``fit``, one strategy each, drawing ``(X, y)``.
-#: A new form (e.g. a pandas DataFrame of (user, item, rating)) is one more entry.
+@st.composite
+def valid_pairs(draw, min_size=1, max_size=15):
+    """Well-formed ``(X, y)`` with label ids (huge, negative, beyond int64, strings)."""
+    n = draw(st.integers(min_size, max_size))
+    kind = draw(st.sampled_from(["int", "int", "uint64", "str"]))
+    if kind == "int":
+        ids = st.sampled_from(EDGE_IDS)
+        dtype = np.int64
+    elif kind == "uint64":
+        ids = st.sampled_from(BEYOND_INT64 + [0, 9])
+        dtype = np.uint64
+    else:
+        ids = st.text(min_size=1, max_size=2)
+        dtype = str
+    users = np.array([draw(ids) for _ in range(n)], dtype=dtype)
+    items = np.array([draw(ids) for _ in range(n)], dtype=dtype)
+    y = np.array([draw(st.floats(-5, 5, allow_nan=False)) for _ in range(n)])
+    return users, items, y
+
+
+def one_in(n):
+    """True about once in ``n`` draws (hypothesis' integers lean to their bounds)."""
+    return st.sampled_from([True] + [False] * (n - 1))
+
+
+def frame_column(draw, column, role):
+    """A column of a DataFrame as pandas may hold it: plain, categorical, nullable
+    (with missing values), a pandas string dtype, or with NaN/None spliced in."""
+    import pandas as pd
+
+    how = draw(st.sampled_from(["plain"] * 4 + ["category", "nullable", "missing"]))
+    series = pd.Series(column)
+    if how == "category":
+        try:
+            return series.astype("category")
+        except (NotImplementedError, TypeError, ValueError):  # e.g. float16: pandas refuses
+            return series
+    if how == "nullable" and len(series):
+        kind = series.dtype.kind
+        nullable = {"i": "Int64", "u": "UInt64", "f": "Float64", "U": "string", "O": None}
+        target = nullable.get(kind)
+        if target is None:
+            return series
+        try:
+            series = series.astype(target)
+        except (TypeError, ValueError, OverflowError):
+            return series
+        if draw(st.booleans()):
+            series.iloc[draw(st.integers(0, len(series) - 1))] = pd.NA
+        return series
+    if how == "missing" and len(series):
+        series = series.astype(object)
+        series.iloc[draw(st.integers(0, len(series) - 1))] = draw(
+            st.sampled_from([None, np.nan, pd.NA]))
+    return series
+
+
+@st.composite
+def frame_inputs(draw):
+    """A pandas DataFrame of (user, item, rating) rows, ``(frame, None, {"columns": ...})``:
+    ids of any kind, NaN in any column, categorical and nullable dtypes, custom,
+    missing and duplicate column names, extra columns, an empty frame."""
+    import pandas as pd
+
+    n = draw(st.integers(0, 10))
+    role_names = draw(st.sampled_from([("user", "item", "rating")] * 3 + [
+        ("userId", "movieId", "stars"), (0, 1, 2), ("u", "u", "r"), ("item", "user", "rating")]))
+    if draw(st.booleans()):  # well-formed columns, for some valid fits
+        users, items, ratings = draw(valid_pairs(min_size=n, max_size=n))
+    else:
+        users, items, ratings = draw(id_column(n)), draw(id_column(n)), draw(ratings_column(n))
+    data = [(role_names[0], frame_column(draw, users, "user")),
+            (role_names[1], frame_column(draw, items, "item")),
+            (role_names[2], frame_column(draw, ratings, "rating"))]
+    if draw(st.booleans()):
+        data.append(("timestamp", pd.Series(np.arange(n))))
+    if draw(one_in(8)):
+        data.pop(draw(st.integers(0, len(data) - 1)))  # a missing column
+    if draw(one_in(8)) and data:
+        data.append(data[draw(st.integers(0, len(data) - 1))])  # a duplicate name
+    order = draw(st.permutations(range(len(data))))
+    frame = pd.concat([data[j][1].reset_index(drop=True) for j in order], axis=1) if data \
+        else pd.DataFrame(index=range(n))
+    frame.columns = [data[j][0] for j in order]
+    given = draw(st.sampled_from(["default"] * 4 + ["names"] * 3 + ["wrong"]))
+    kwargs = {}
+    if given == "names":
+        kwargs["columns"] = list(role_names)
+    elif given == "wrong":
+        kwargs["columns"] = draw(st.sampled_from([("user", "item"), "user", ("a", "b", "c"),
+                                                  (0, 1, 2, 3), ("user", "user", "rating")]))
+    y = None
+    if draw(one_in(8)):  # a frame of (user, item) pairs with y
+        y = draw(ratings_column(n))
+        kwargs = {}
+    return frame, y, kwargs
+
+
+def unpack_fit_input(data):
+    """``(X, y, fit's keyword arguments)`` of a drawn input of ``fit``."""
+    return (*data, {}) if len(data) == 2 else data
+
+
+#: Every input form of ``fit``, one strategy each, drawing ``(X, y)`` or
+#: ``(X, y, kwargs)`` (keyword arguments of ``fit``, e.g. ``columns``).
+#: A new form is one more entry.
 FIT_INPUTS = {
     "dense": dense_inputs(),
     "sparse": sparse_inputs(),
     "pairs": pair_inputs(),
+    "frame": frame_inputs(),
 }
 
 
@@ -302,9 +407,9 @@ def test_fit_ends_in_a_valid_model_or_a_clear_error(form):
     @given(data=FIT_INPUTS[form], params=model_params)
     def run(data, params):
         count_fuzz_example(f"fit[{form}]")
-        X, y = data
+        X, y, kwargs = unpack_fit_input(data)
         model = MatrixFactorization(**params)
-        if check_outcome(lambda: model.fit(X, y)) is not None:
+        if check_outcome(lambda: model.fit(X, y, **kwargs)) is not None:
             count_fuzz_example(f"fit[{form}]", valid=True)
             check_model(model, params)
         else:  # a failed fit leaves no half-fitted (possibly NaN) factors behind
@@ -320,7 +425,8 @@ def test_canonical_triples_are_what_the_kernel_trusts(form):
     @given(data=FIT_INPUTS[form])
     def run(data):
         count_fuzz_example(f"to_triples[{form}]")
-        triples = check_outcome(lambda: to_triples(*data))
+        X, y, kwargs = unpack_fit_input(data)
+        triples = check_outcome(lambda: to_triples(X, y, **kwargs))
         if triples is None:
             return
         count_fuzz_example(f"to_triples[{form}]", valid=True)
@@ -338,26 +444,6 @@ def test_canonical_triples_are_what_the_kernel_trusts(form):
 
 
 # -- valid inputs are accepted, ids mapped, duplicates averaged ---------------------
-
-@st.composite
-def valid_pairs(draw, min_size=1):
-    """Well-formed ``(X, y)`` with label ids (huge, negative, beyond int64, strings)."""
-    n = draw(st.integers(min_size, 15))
-    kind = draw(st.sampled_from(["int", "int", "uint64", "str"]))
-    if kind == "int":
-        ids = st.sampled_from(EDGE_IDS)
-        dtype = np.int64
-    elif kind == "uint64":
-        ids = st.sampled_from(BEYOND_INT64 + [0, 9])
-        dtype = np.uint64
-    else:
-        ids = st.text(min_size=1, max_size=2)
-        dtype = str
-    users = np.array([draw(ids) for _ in range(n)], dtype=dtype)
-    items = np.array([draw(ids) for _ in range(n)], dtype=dtype)
-    y = np.array([draw(st.floats(-5, 5, allow_nan=False)) for _ in range(n)])
-    return users, items, y
-
 
 @given(data=valid_pairs(), params=model_params)
 def test_valid_pairs_fit_with_labels_mapped_and_duplicates_averaged(data, params):
@@ -456,6 +542,87 @@ def q_reconstruct(model, draw):
     return True
 
 
+def check_fitted_state(model):
+    """Any fitted model (after fit, fold_in or load): the arrays the kernel and
+    ``recommend`` index agree in shape, hold finite numbers and in-range indices."""
+    n_users, n_items = len(model.users_), len(model.items_)
+    P, Q = model.user_factors_, model.item_factors_
+    assert P.ndim == Q.ndim == 2 and P.shape[1] == Q.shape[1]
+    assert P.shape[0] == n_users and Q.shape[0] == n_items
+    assert model.user_bias_.shape == (n_users,) and model.item_bias_.shape == (n_items,)
+    assert P.dtype == Q.dtype == model.user_bias_.dtype == model.item_bias_.dtype
+    assert P.dtype in (np.float32, np.float64)
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        assert np.isfinite(getattr(model, name)).all(), f"{name} is not finite"
+    assert np.isfinite(model.global_mean_)
+    assert len(np.unique(model.users_)) == n_users  # fold_in appends: distinct, not sorted
+    assert (model.items_[1:] > model.items_[:-1]).all()
+    indptr, seen = model._seen_indptr, model._seen_items
+    assert indptr.shape == (n_users + 1,) and indptr[0] == 0 and indptr[-1] == len(seen)
+    assert (np.diff(indptr) >= 0).all()
+    assert seen.dtype.kind == "i" and seen.ndim == 1
+    assert len(seen) == 0 or (0 <= seen.min() and seen.max() < n_items)
+
+
+def fold_in_pairs(model, draw):
+    """``(X, y)`` for fold_in: new and known users, known and unknown items,
+    duplicates, ids and ratings of any kind, empty."""
+    n = draw(st.integers(0, 8))
+    new_users = ([-9, 2**40 + 1, 12345] if model.users_.dtype.kind in "iu"
+                 else ["new user", "ü", "zz"])
+    source = draw(st.sampled_from(["labels"] * 3 + ["any"]))
+    if source == "labels":
+        pool = list(model.users_.tolist()) + new_users[:draw(st.integers(1, 3))]
+        users = np.array([draw(st.sampled_from(pool)) for _ in range(n)],
+                         dtype=model.users_.dtype if model.users_.dtype.kind in "US" else None)
+        items = draw(query_ids(model.items_, n))
+    else:
+        users, items = draw(id_column(n)), draw(id_column(n))
+    if draw(one_in(4)):
+        y = draw(ratings_column(n + draw(st.sampled_from([0, 0, 1]))))
+    else:
+        y = np.array([draw(st.floats(-5, 5, allow_nan=False)) for _ in range(n)])
+    X = np.empty((n, 2), dtype=object)
+    X[:, 0], X[:, 1] = users, items
+    how = draw(st.sampled_from(["object", "list", "stack"]))
+    if how == "list":
+        X = X.tolist()
+    elif how == "stack":
+        try:
+            X = np.column_stack([users, items])
+        except (TypeError, ValueError):
+            pass
+    return X, y, users
+
+
+def q_fold_in(model, draw):
+    X, y, users = fold_in_pairs(model, draw)
+    before = {name: np.copy(getattr(model, name)) for name in
+              ("users_", "items_", "user_factors_", "user_bias_", "item_factors_", "item_bias_",
+               "_seen_indptr", "_seen_items")}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "fold_in: .* unknown to the model", UserWarning)
+        out = check_outcome(lambda: model.fold_in(X, y))
+    check_fitted_state(model)
+    if out is None:  # refused: the model is as it was
+        for name, value in before.items():
+            np.testing.assert_array_equal(getattr(model, name), value, err_msg=name)
+        return False
+    assert out is model
+    # Items and the known users' ids never change; new users are appended.
+    np.testing.assert_array_equal(model.items_, before["items_"])
+    np.testing.assert_array_equal(model.item_factors_, before["item_factors_"])
+    np.testing.assert_array_equal(model.users_[:len(before["users_"])], before["users_"])
+    folded = np.unique(np.asarray(users))
+    assert np.isin(folded, model.users_).all()
+    predictions = model.predict(model.users_, np.repeat(model.items_[:1], len(model.users_)))
+    assert np.isfinite(predictions).all()
+    items, scores = model.recommend(folded, n=2)
+    assert items.shape == scores.shape == (len(folded), min(2, len(model.items_)))
+    assert not np.isnan(scores).any()
+    return True
+
+
 #: Every method of a fitted model that takes ids (or nothing), one function each:
 #: ``query(model, draw)`` draws its arguments, calls the method through
 #: check_outcome, checks a result and returns whether there was one. A new method (e.g. ``fold_in``) is one entry.
@@ -465,6 +632,7 @@ QUERIES = {
     "recommend": q_recommend,
     "similar_items": q_similar_items,
     "reconstruct": q_reconstruct,
+    "fold_in": q_fold_in,
 }
 
 
