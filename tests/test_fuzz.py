@@ -656,3 +656,212 @@ def test_unfitted_model_entry_points_are_clear_errors():
                  lambda: model.similar_items(0), model.reconstruct):
         with pytest.raises(ValueError, match="not fitted"):
             call()
+
+
+# -- fit(..., validation=...) -------------------------------------------------------
+
+@st.composite
+def validation_sets(draw, users, items):
+    """Held-out ratings for a model trained on ``users`` x ``items``: unknown ids, ids
+    of another kind, wrong shapes and lengths, NaN, a matrix, a frame, a bad tuple."""
+    import pandas as pd
+
+    n = draw(st.integers(0, 6))
+    form = draw(st.sampled_from(["pairs"] * 4 + ["frame", "matrix", "tuple3", "bare"]))
+    if form == "matrix":  # positions as ids: fine for integer ids, refused for strings
+        shape = (draw(st.integers(0, 4)), draw(st.integers(0, 4)))
+        R = draw(hnp.arrays(np.float64, shape, elements=float_values(np.float64)))
+        R[draw(hnp.arrays(bool, shape))] = np.nan
+        return R
+    val_users = draw(query_ids(users, n))
+    val_items = draw(query_ids(items, n))
+    if draw(one_in(3)):
+        y = draw(ratings_column(n + draw(st.sampled_from([0, 0, 1]))))
+    else:
+        y = np.array([draw(st.floats(-5, 5, allow_nan=False)) for _ in range(n)])
+    if form == "frame":
+        return pd.DataFrame({"user": val_users, "item": val_items,
+                             "rating": y if len(y) == n else y[:n]})
+    X = np.empty((n, 2), dtype=object)
+    X[:, 0], X[:, 1] = val_users, val_items
+    if form == "tuple3":
+        return (X, y, y)
+    if form == "bare":
+        return X  # (n, 2) ids without ratings: a 2-column ratings matrix
+    return (X if draw(st.booleans()) else X.tolist(), y)
+
+
+@given(train=valid_pairs(), params=model_params, data=st.data())
+def test_fit_with_a_validation_set_ends_in_a_scored_model_or_a_clear_error(train, params, data):
+    count_fuzz_example("fit(validation=)")
+    users, items, y = train
+    params = dict(params, learning_rate=min(params["learning_rate"], 0.05))
+    validation = data.draw(validation_sets(np.unique(users), np.unique(items)))
+    model = MatrixFactorization(**params)
+    if check_outcome(lambda: model.fit(np.column_stack([users, items]), y,
+                                       validation=validation)) is None:
+        assert not hasattr(model, "user_factors_")
+        return
+    count_fuzz_example("fit(validation=)", valid=True)
+    check_model(model, params)
+    check_fitted_state(model)
+    for key in ("val_rmse", "val_mse", "val_mae"):
+        assert len(model.history_[key]) == model.n_epochs_
+        assert np.isfinite(model.history_[key]).all(), key
+
+
+# -- MatrixFactorization.load on damaged and forged files ---------------------------
+
+def _saved_models():
+    """Bytes of small saved models: string ids with a folded-in user, and
+    unbiased uint64 ids (built once: every example starts from one of them)."""
+    import io
+
+    if not _SAVED:
+        string_ids = np.array([["ann", "dune"], ["bob", "dune"], ["bob", "heat"],
+                               ["cy", "alien"]])
+        first = MatrixFactorization(n_factors=2, n_epochs=2, random_state=0, n_threads=1)
+        first.fit(string_ids, [4.0, 2.0, 5.0, 3.0]).fold_in([["dee", "heat"]], [1.0])
+        X = np.empty((3, 2), dtype=object)
+        X[:, 0], X[:, 1] = [2**63, 5, 5], [1, 2, 3]
+        second = MatrixFactorization(n_factors=3, n_epochs=1, biased=False, dtype="float64",
+                                     random_state=0, n_threads=1).fit(X, [1.0, 2.0, 3.0])
+        for model in (first, second):
+            buffer = io.BytesIO()
+            model.save(buffer)
+            _SAVED.append(buffer.getvalue())
+    return _SAVED
+
+
+_SAVED = []
+
+
+def _members(blob):
+    import io
+
+    with np.load(io.BytesIO(blob), allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+@st.composite
+def damaged_member(draw, arr):
+    """A replacement for one member: retyped, reshaped, a value changed, or other JSON."""
+    how = draw(st.sampled_from(["retype", "reshape", "value", "value", "json", "other"]))
+    if how == "retype":
+        dtype = draw(st.sampled_from(INT_DTYPES + FLOAT_DTYPES + [
+            bool, complex, ">f8", ">i8", "U5", "S3", "datetime64[s]"]))
+        try:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return arr.astype(dtype)
+        except (TypeError, ValueError, OverflowError):
+            return np.zeros(arr.shape, dtype=dtype)
+    if how == "reshape":
+        choice = draw(st.sampled_from(["drop", "add", "2d", "scalar", "empty"]))
+        flat = arr.reshape(-1)
+        if choice == "drop":
+            return flat[:-1] if flat.size else flat
+        if choice == "add":
+            return np.concatenate([flat, flat[:1]]) if flat.size else np.zeros(1, arr.dtype)
+        if choice == "2d":
+            return flat.reshape(1, -1)
+        if choice == "scalar":
+            return flat[0] if flat.size else np.array(0, dtype=arr.dtype)
+        return flat[:0]
+    if how == "value":
+        if arr.size == 0 or arr.dtype.kind not in "iufb":
+            return np.array(draw(st.sampled_from([-1, 2**40, np.nan])))
+        out = arr.copy().reshape(-1)
+        values = {"i": [-1, 0, 2**31 - 1, -(2**62), 10**6], "u": [0, 2**64 - 1, 10**6],
+                  "f": [np.nan, np.inf, -1e300, 0.0], "b": [True, False]}[arr.dtype.kind]
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out[draw(st.integers(0, out.size - 1))] = np.array(draw(st.sampled_from(values))
+                                                               ).astype(out.dtype)
+        return out.reshape(arr.shape)
+    if how == "json":
+        return np.array(draw(st.sampled_from([
+            "{not json", "[]", "null", '{"n_factors": "x"}', '{"n_factors": -3}',
+            '{"dtype": "int8"}', '{"surprise": 1}', '{"train_mse": 5}',
+            '{"n_epochs": 1e400}', '"text"'])))
+    return np.array(draw(st.sampled_from(["", "mfcy.MatrixFactorization", "x" * 300])))
+
+
+class Exploit:
+    """Unpickling this would raise: a member that is a pickled object must never be
+    unpickled by load."""
+
+    def __reduce__(self):
+        return (_unpickled, ())
+
+
+def _unpickled():
+    raise AssertionError("load unpickled a member")
+
+
+@st.composite
+def model_files(draw):
+    """Bytes of a damaged or forged model file."""
+    import io
+
+    blob = draw(st.sampled_from(_saved_models()))
+    how = draw(st.sampled_from(["bytes", "truncate", "truncate", "flip", "members",
+                                "members", "members", "members", "pickled"]))
+    if how == "bytes":
+        prefix = draw(st.sampled_from([b"", b"PK\x03\x04", b"\x80\x04", b"\x93NUMPY"]))
+        return prefix + draw(st.binary(max_size=200))
+    if how == "truncate":
+        return blob[:draw(st.integers(0, len(blob) - 1))]
+    if how == "flip":
+        data = bytearray(blob)
+        at = draw(st.integers(0, len(data) - 1))
+        data[at] ^= draw(st.integers(1, 255))
+        return bytes(data)
+    members = _members(blob)
+    if how == "pickled":
+        name = draw(st.sampled_from(sorted(members)))
+        members[name] = np.array([Exploit()], dtype=object)
+    else:
+        for _ in range(draw(st.integers(1, 2))):
+            name = draw(st.sampled_from(sorted(members)))
+            if draw(one_in(4)):
+                del members[name]
+            else:
+                members[name] = draw(damaged_member(members[name]))
+        if draw(st.booleans()):  # a forgery with a valid checksum
+            import mfcy.io
+
+            members["checksum"] = np.array(mfcy.io._checksum(
+                {k: v for k, v in members.items() if k != "checksum"}))
+    buffer = io.BytesIO()
+    np.savez(buffer, **members)
+    return buffer.getvalue()
+
+
+@given(blob=model_files())
+def test_load_of_a_damaged_or_forged_file_is_a_model_file_error_or_a_sound_model(blob):
+    import io
+
+    from mfcy.io import ModelFileError
+
+    count_fuzz_example("load")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        try:
+            model = MatrixFactorization.load(io.BytesIO(blob))
+        except ModelFileError as exc:
+            assert str(exc).strip()
+            return
+    count_fuzz_example("load", valid=True)
+    # Only forgeries that keep the model consistent get here (a changed factor,
+    # hyperparameter or history entry): the model must be safe to use.
+    check_fitted_state(model)
+    model._validated_params()
+    users = model.users_[:3]
+    assert np.isfinite(model.predict(users, np.repeat(model.items_[:1], len(users)))).all()
+    items, scores = model.recommend(users, n=2)
+    assert not np.isnan(scores).any()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model.fold_in(np.array([[model.users_[0], model.items_[0]]], dtype=object), [1.0])
+    check_fitted_state(model)

@@ -223,3 +223,16 @@ def test_divergence_check_warns_nothing_when_parameters_hold_both_infinities():
                         shuffle=False, track_loss=False, dtype="float32")
     with pytest.raises(DivergenceError, match="epoch 1"):
         model.fit(R)
+
+
+def test_object_arrays_of_numpy_strings_are_string_ids():
+    # Found by the fuzz tests: iterating a unicode array gives numpy.str_
+    # values, and an object array of them was refused as "mixed types (str_)".
+    ids = np.array(["ann", "bob", "ann"])
+    X = np.empty((3, 2), dtype=object)
+    X[:, 0], X[:, 1] = list(ids), list(np.array(["dune", "dune", "heat"]))
+    model = small_model().fit(X, [1.0, 2.0, 3.0])
+    assert model.users_.tolist() == ["ann", "bob"]
+    assert model.predict(X).shape == (3,)
+    model.fold_in(np.array([[np.str_("cy"), np.str_("heat")]], dtype=object), [4.0])
+    assert model.users_.tolist() == ["ann", "bob", "cy"]
