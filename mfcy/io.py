@@ -310,6 +310,12 @@ def _validated_state(name, members):
         raise bad("rating_range must hold two floats")
     if not (np.isfinite(global_mean) and np.isfinite(rating_range).all()):
         raise bad("the global mean or the rating range is not finite")
+    with np.errstate(over="ignore"):
+        # fit() refuses ratings that overflow the factors' dtype: predictions
+        # (in that dtype) from a larger mean would be infinite.
+        fits = np.isfinite(np.array([global_mean, *rating_range]).astype(dtype)).all()
+    if not fits:
+        raise bad(f"the global mean or the rating range overflows {dtype}")
     try:
         params = json.loads(str(_scalar(members, "params", "U", name)))
         history = json.loads(str(_scalar(members, "history", "U", name)))

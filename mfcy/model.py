@@ -1167,9 +1167,12 @@ class _ValidationSet:
                 u, i = self.fallback_users, self.fallback_items
                 predicted += np.where(u >= 0, model.user_bias_[np.maximum(u, 0)], 0.0)
                 predicted += np.where(i >= 0, model.item_bias_[np.maximum(i, 0)], 0.0)
-            err = self.fallback_ratings - predicted
-            sse += float(err @ err)
-            sae += float(np.abs(err).sum())
+            # As in the compiled pass: squares of errors beyond 1e154 overflow
+            # to an honest inf, no warning (the ratings themselves were checked).
+            with np.errstate(over="ignore"):
+                err = self.fallback_ratings - predicted
+                sse += float(err @ err)
+                sae += float(np.abs(err).sum())
         return sse / self.n, sae / self.n
 
 

@@ -11,12 +11,18 @@ How many examples run is set by the hypothesis profile (``tests/conftest.py``;
 ``HYPOTHESIS_PROFILE=ci`` by default, ``thorough`` for a long local run), and
 the total is printed at the end of the pytest run.
 
-Adding an entry point (input paths still to come from other branches): a new
-input form of ``fit`` (e.g. a pandas DataFrame) is one strategy added to
-``FIT_INPUTS``; a new method of a fitted model that takes ids or ratings (e.g.
-``fold_in``) is one function added to ``QUERIES``; ``save``/``load`` and the
-file readers are one ``@given`` test each that ends in :func:`check_outcome`
-and :func:`check_model`.
+Covered: ``fit`` on every input form (dense, sparse, pairs, DataFrame) and
+with a ``validation`` set, the methods of a fitted model (``predict``,
+``recommend``, ``similar_items``, ``reconstruct``, ``fold_in``),
+``MatrixFactorization.load`` on damaged and forged files (which must be a
+``ModelFileError``), ``mfcy.datasets.load_ratings`` on fuzzed text files, and
+the command line (``mfcy.cli.main`` in-process: exit 0 or 2 with one line).
+
+Adding an entry point: a new input form of ``fit`` is one strategy added to
+``FIT_INPUTS``; a new method of a fitted model that takes ids or ratings is one
+function added to ``QUERIES``; a new file reader is one ``@given`` test that
+ends in :func:`check_outcome` and :func:`check_model` (or
+:func:`check_fitted_state` for a model that was not just fitted).
 """
 
 import warnings
@@ -29,7 +35,7 @@ from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from mfcy import MatrixFactorization
-from mfcy.data import to_triples
+from mfcy.data import as_ids, to_triples
 
 from helpers import count_fuzz_example
 
@@ -71,6 +77,8 @@ def check_model(model, params):
     assert np.isfinite(model.global_mean_)
     assert model.n_epochs_ == params["n_epochs"]
     for name, values in model.history_.items():
+        if name.startswith("val_"):  # see the validation test
+            continue
         assert len(values) == model.n_epochs_ and np.isfinite(values).all(), name
     for ids in (model.users_, model.items_):  # sorted distinct labels
         assert len(np.unique(ids)) == len(ids)
@@ -592,11 +600,11 @@ def fold_in_pairs(model, draw):
             X = np.column_stack([users, items])
         except (TypeError, ValueError):
             pass
-    return X, y, users
+    return X, y
 
 
 def q_fold_in(model, draw):
-    X, y, users = fold_in_pairs(model, draw)
+    X, y = fold_in_pairs(model, draw)
     before = {name: np.copy(getattr(model, name)) for name in
               ("users_", "items_", "user_factors_", "user_bias_", "item_factors_", "item_bias_",
                "_seen_indptr", "_seen_items")}
@@ -613,7 +621,8 @@ def q_fold_in(model, draw):
     np.testing.assert_array_equal(model.items_, before["items_"])
     np.testing.assert_array_equal(model.item_factors_, before["item_factors_"])
     np.testing.assert_array_equal(model.users_[:len(before["users_"])], before["users_"])
-    folded = np.unique(np.asarray(users))
+    # The ids as the library reads them (numpy turns [False, "a"] into strings).
+    folded = np.unique(as_ids(np.asarray(X)[:, 0], "user ids"))
     assert np.isin(folded, model.users_).all()
     predictions = model.predict(model.users_, np.repeat(model.items_[:1], len(model.users_)))
     assert np.isfinite(predictions).all()
@@ -707,7 +716,10 @@ def test_fit_with_a_validation_set_ends_in_a_scored_model_or_a_clear_error(train
     check_fitted_state(model)
     for key in ("val_rmse", "val_mse", "val_mae"):
         assert len(model.history_[key]) == model.n_epochs_
-        assert np.isfinite(model.history_[key]).all(), key
+        # +inf only when the squared errors of finite, float64 validation
+        # ratings overflow (a rating of 1e154): an honest value, never NaN.
+        values = np.array(model.history_[key])
+        assert not np.isnan(values).any() and (values >= 0).all(), key
 
 
 # -- MatrixFactorization.load on damaged and forged files ---------------------------
@@ -865,3 +877,159 @@ def test_load_of_a_damaged_or_forged_file_is_a_model_file_error_or_a_sound_model
         warnings.simplefilter("ignore", UserWarning)
         model.fold_in(np.array([[model.users_[0], model.items_[0]]], dtype=object), [1.0])
     check_fitted_state(model)
+
+
+# -- mfcy.datasets.load_ratings on fuzzed text files --------------------------------
+
+FIELD_TEXT = st.one_of(
+    st.integers(-5, 50).map(str),
+    st.sampled_from(["", " ", "nan", "NaN", "inf", "-inf", "1e400", "3.5", "4,5", "0x10",
+                     "99999999999999999999", "18446744073709551615", "-9223372036854775809",
+                     "1e20", "2.0", "007", "True", '"quoted, comma"', '"', "'a'", "é", "\\",
+                     "user", "rating", "#comment"]),
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=4),
+)
+
+
+@st.composite
+def ratings_files(draw):
+    """Bytes of a ratings file: delimited text with random separators, quoting,
+    headers, missing and extra fields, odd numbers and ids, or binary junk;
+    compressed or not (sometimes truncated)."""
+    import bz2
+    import gzip
+
+    if draw(one_in(8)):
+        raw = draw(st.binary(max_size=80))
+    else:
+        sep = draw(st.sampled_from([",", "\t", "::", ";", "|", " ", "  "]))
+        n_fields = draw(st.sampled_from([3, 3, 3, 4, 2, 1]))
+        lines = []
+        if draw(st.booleans()):
+            lines.append(sep.join(draw(st.sampled_from([
+                ["user", "item", "rating", "timestamp"], ["userId", "movieId", "rating"],
+                ["a", "b", "c"], ["rating", "user", "item"]]))[:n_fields]))
+        clean = draw(one_in(3))  # a file of clean rows (but for its header and separator)
+        for _ in range(draw(st.integers(0, 6))):
+            if clean or draw(one_in(3)):  # a clean row: keeps some files valid
+                fields = [str(draw(st.integers(0, 4))), str(draw(st.integers(0, 4))),
+                          str(draw(st.sampled_from([1, 2.5, 5])))] + ["0"] * (n_fields - 3)
+            else:
+                k = n_fields + draw(st.sampled_from([0, 0, 0, -1, 1]))
+                fields = [draw(FIELD_TEXT) for _ in range(max(k, 0))]
+            lines.append(sep.join(fields))
+        end = draw(st.sampled_from(["\n", "\r\n", "\n\n"]))
+        raw = end.join(lines).encode(draw(st.sampled_from(["utf-8", "utf-8", "latin-1"])),
+                                     errors="replace")
+        if draw(st.booleans()):
+            raw += end.encode()
+    compress = draw(st.sampled_from([None, None, None, "gzip", "bz2"]))
+    if compress:
+        raw = gzip.compress(raw) if compress == "gzip" else bz2.compress(raw)
+        if draw(one_in(4)):
+            raw = raw[:draw(st.integers(0, len(raw)))]
+    return raw
+
+
+_LOAD_OPTIONS = st.fixed_dictionaries({}, optional={
+    "sep": st.sampled_from([",", "\t", "::", " ", ";", "", "xx"]),
+    "header": st.booleans(),
+    "string_ids": st.booleans(),
+    "columns": st.sampled_from([(0, 1, 2), (1, 0, 2), ("user", "item", "rating"),
+                                (0, 1), (0, 0, 1), (0, 1, 7), ("a", "b", "c")]),
+})
+
+
+@pytest.fixture(scope="module")
+def fuzz_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("fuzz")
+
+
+def test_load_ratings_gives_the_documented_frame_or_a_clear_error(fuzz_dir):
+    import pandas as pd
+
+    from mfcy.datasets import load_ratings
+
+    @given(raw=ratings_files(), options=_LOAD_OPTIONS)
+    def run(raw, options):
+        count_fuzz_example("load_ratings")
+        path = fuzz_dir / "ratings.txt"
+        path.write_bytes(raw)
+        frame = check_outcome(lambda: load_ratings(path, **options))
+        if frame is None:
+            return
+        count_fuzz_example("load_ratings", valid=True)
+        assert isinstance(frame, pd.DataFrame)
+        assert list(frame.columns) == ["user", "item", "rating"] and len(frame) >= 1
+        assert frame["rating"].dtype == np.float64 and np.isfinite(frame["rating"]).all()
+        for role in ("user", "item"):
+            column = frame[role]
+            assert column.dtype in (np.int64, np.uint64) or (
+                pd.api.types.infer_dtype(column, skipna=False) == "string"), column.dtype
+            if column.dtype.kind == "O":
+                assert (column.str.strip() != "").all()
+        # What load_ratings gives, fit takes.
+        triples = check_outcome(lambda: to_triples(frame))
+        assert triples is not None and len(triples) >= 1
+
+    run()
+
+
+# -- the command line, in-process --------------------------------------------------
+
+def run_cli(argv):
+    """``mfcy.cli.main(argv)`` in this process: (exit status, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from mfcy.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+            warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        status = main([str(a) for a in argv])
+    return status, out.getvalue(), err.getvalue()
+
+
+def check_cli(status, err):
+    assert status in (0, 2), status
+    assert "Traceback" not in err
+    if status == 2:
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("mfcy: error: ") and lines[0][13:].strip()
+
+
+def test_cli_on_fuzzed_files_exits_0_or_2_with_one_line(fuzz_dir):
+    from hypothesis import settings
+
+    fewer = max(10, settings.default.max_examples // 5)  # each example fits a model
+
+    @settings(max_examples=fewer)
+    @given(ratings=ratings_files(), model=st.one_of(st.none(), model_files()),
+           user=st.sampled_from(["0", "1", "ann", "-5", "99999999999999999999", "", "1.5"]),
+           sep=st.sampled_from([None, ",", "\t"]))
+    def run(ratings, model, user, sep):
+        count_fuzz_example("cli")
+        ratings_path, model_path = fuzz_dir / "cli.csv", fuzz_dir / "cli.npz"
+        ratings_path.write_bytes(ratings)
+        options = ["--sep", sep] if sep else []
+        status, _, err = run_cli(["fit", ratings_path, "--model", model_path, "--factors", 2,
+                                  "--epochs", 1, "--threads", 1, "--quiet", *options])
+        check_cli(status, err)
+        if status == 0:
+            count_fuzz_example("cli", valid=True)
+        elif model_path.exists():
+            model_path.unlink()
+        if model is not None:  # a damaged model for the commands that read one
+            model_path.write_bytes(model)
+        if not model_path.exists():
+            return
+        for argv in (["info", model_path], ["recommend", model_path, "--user", user, "-n", 3],
+                     ["predict", model_path, ratings_path, "-o", fuzz_dir / "out.tsv",
+                      *options]):
+            status, _, err = run_cli(argv)
+            check_cli(status, err)
+        model_path.unlink()
+
+    run()

@@ -392,3 +392,16 @@ def test_invalid_hyperparameters_with_a_consistent_checksum(saved, params):
     rewrite(saved, forge)
     with pytest.raises(ModelFileError, match="invalid hyperparameters"):
         MatrixFactorization.load(saved)
+
+
+@pytest.mark.parametrize("member,value", [("global_mean", np.array(-1e300)),
+                                          ("rating_range", np.array([0.0, 1e39]))])
+def test_a_global_mean_beyond_the_factor_dtype_is_refused(saved, member, value):
+    # Found by the fuzz tests: a forged float32 model with a global mean of
+    # -1e300 (finite in float64) loaded and predicted -inf for everyone.
+    def forge(members):
+        members[member] = value
+        refresh_checksum(members)
+    rewrite(saved, forge)
+    with pytest.raises(ModelFileError, match="overflows float32"):
+        MatrixFactorization.load(saved)
