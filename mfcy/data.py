@@ -129,7 +129,8 @@ def _ids_from_objects(arr, what):
     if arr.size == 0:
         return np.zeros(0, dtype=np.int64)
     types = {type(v) for v in arr.tolist()}
-    if types <= {str}:
+    # issubclass: numpy's str_ (what iterating a unicode array gives) is a str.
+    if all(issubclass(t, str) for t in types):
         return arr.astype(str)
     if all(issubclass(t, (int, np.integer)) and not issubclass(t, (bool, np.bool_))
            for t in types):

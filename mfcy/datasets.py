@@ -289,10 +289,30 @@ class _DelimitedFile:
         if frame is None or len(frame) == 0:
             raise RatingsFileError(f"{self.where} has a header but no data lines")
         if doubled:
+            if list(frame.columns) != options["usecols"]:
+                # pandas picks other columns when the first data line has fewer
+                # fields than usecols asks for: name that line instead.
+                raise self._short_line(max(wanted) + 1)
             frame.columns = [c // 2 for c in frame.columns]
         elif positions is not None:
             frame = frame[wanted]
         return frame
+
+    def _short_line(self, needed):
+        """A :class:`RatingsFileError` for the first data line of fewer than ``needed``
+        ``::``-separated fields."""
+        with self._open() as f:
+            for number, line in enumerate(f, start=1):
+                if number <= self.skip_lines or _is_blank(line, ":"):
+                    continue
+                saw = len(line.rstrip("\r\n").split("::"))
+                if saw < needed:
+                    return RatingsFileError(f"{self.where}, line {number}: {saw} fields where "
+                                            f"the first line has {len(self.fields)}",
+                                            line=number)
+        # pandas saw one (e.g. after quotes or lone carriage returns) that a plain split does not.
+        return RatingsFileError(f"{self.where} is malformed: a line has fewer than {needed} "
+                                "fields")
 
     def line_of_row(self, row):
         """The file line number of data row ``row`` (after :meth:`read`)."""
@@ -463,10 +483,14 @@ def _file_ids(column, role, fail):
         return values.astype(np.int64, copy=False) if values.dtype.kind == "i" else values
     if values.dtype.kind == "f":
         integral = np.isfinite(values) & (values == np.round(values))
-        if not integral.all():
-            row = int(np.flatnonzero(~integral)[0])
-            raise fail(row, f"{role} id {float(values[row]):g} is not an integer (ids are "
-                            "integers or text; pass string_ids=True to keep them as text)")
+        # Beyond int64 the cast below is undefined (1e20 would become garbage).
+        in_range = integral & (np.abs(values) < 2.0**63)
+        if not in_range.all():
+            row = int(np.flatnonzero(~in_range)[0])
+            what = ("is outside the 64-bit integer range" if integral[row] else
+                    "is not an integer")
+            raise fail(row, f"{role} id {float(values[row]):g} {what} (ids are integers or "
+                            "text; pass string_ids=True to keep them as text)")
         return values.astype(np.int64)
     # Text (or integers beyond 64 bits, which pandas leaves as objects).
     empty = column.astype(str).str.strip() == ""

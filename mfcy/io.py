@@ -300,12 +300,22 @@ def _validated_state(name, members):
         raise bad("the training interactions' row pointers are out of order")
     if len(seen) and (seen.min() < 0 or seen.max() >= n_items):
         raise bad("the training interactions refer to items the model does not have")
+    if seen.dtype not in (np.int32, np.int64):
+        # A narrower (or unsigned, or byte-swapped) type would wrap item indices
+        # when fold_in() adds items to it; the values were just range-checked.
+        seen = seen.astype(np.int64)
     global_mean = float(_scalar(members, "global_mean", "f", name))
     rating_range = members["rating_range"]
     if rating_range.shape != (2,) or rating_range.dtype.kind != "f":
         raise bad("rating_range must hold two floats")
     if not (np.isfinite(global_mean) and np.isfinite(rating_range).all()):
         raise bad("the global mean or the rating range is not finite")
+    with np.errstate(over="ignore"):
+        # fit() refuses ratings that overflow the factors' dtype: predictions
+        # (in that dtype) from a larger mean would be infinite.
+        fits = np.isfinite(np.array([global_mean, *rating_range]).astype(dtype)).all()
+    if not fits:
+        raise bad(f"the global mean or the rating range overflows {dtype}")
     try:
         params = json.loads(str(_scalar(members, "params", "U", name)))
         history = json.loads(str(_scalar(members, "history", "U", name)))
@@ -357,6 +367,10 @@ def load_model(file, cls=None):
             f"{name} has hyperparameters this mfcy ({_mfcy_version()}) does not know: "
             f"{', '.join(unknown)} (written by mfcy {members['mfcy_version'][()]})")
     model = cls(**params)
+    try:  # the constructor stores them as given; fold_in and fit would refuse them later
+        model._validated_params()
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"{name} has invalid hyperparameters: {exc}") from None
     model.users_, model.items_ = state["users"], state["items"]
     model.global_mean_ = state["global_mean"]
     model.rating_range_ = state["rating_range"]

@@ -1029,7 +1029,9 @@ class MatrixFactorization:
         if new_ids.dtype != ids.dtype and ids.dtype.kind not in "US":
             # int64 next to uint64 ids would become float64: keep the model's dtype.
             cast = new_ids.astype(ids.dtype)
-            if not np.array_equal(cast.astype(new_ids.dtype), new_ids):
+            # Compared as Python ints: a round trip through the other 64-bit type
+            # restores -9 from 2**64 - 9 (and 2**63 from -2**63).
+            if not np.array_equal(cast.astype(object), new_ids.astype(object)):
                 raise ValueError(f"user ids {new_ids[:3].tolist()} do not fit the model's "
                                  f"id type {ids.dtype}")
             new_ids = cast
@@ -1165,9 +1167,12 @@ class _ValidationSet:
                 u, i = self.fallback_users, self.fallback_items
                 predicted += np.where(u >= 0, model.user_bias_[np.maximum(u, 0)], 0.0)
                 predicted += np.where(i >= 0, model.item_bias_[np.maximum(i, 0)], 0.0)
-            err = self.fallback_ratings - predicted
-            sse += float(err @ err)
-            sae += float(np.abs(err).sum())
+            # As in the compiled pass: squares of errors beyond 1e154 overflow
+            # to an honest inf, no warning (the ratings themselves were checked).
+            with np.errstate(over="ignore"):
+                err = self.fallback_ratings - predicted
+                sse += float(err @ err)
+                sae += float(np.abs(err).sum())
         return sse / self.n, sae / self.n
 
 

@@ -180,6 +180,12 @@ MALFORMED = [
     ("1,10,4\n1,2.5,3\n", 2, "item id 2.5 is not an integer"),
     ("1\t10\t4\n2\t20\tN/A\n", 2, "rating 'N/A' is not a number"),
     ("1::10::4\n2::20::x\n", 2, "rating 'x' is not a number"),
+    # Found by the fuzz tests: a short first data line of a "::" file made pandas
+    # read other columns (a KeyError or AttributeError escaped); an integral
+    # float id beyond int64 was cast to garbage (a RuntimeWarning).
+    ("user::item::rating\n0::0\n0::0::1\n", 2, "2 fields where the first line has 3"),
+    ("user::item::rating\n0::\n0::0::1\n", 2, "2 fields where the first line has 3"),
+    ("1,10,4\n1e20,10,3\n", 2, "user id 1e.20 is outside the 64-bit integer range"),
 ]
 
 

@@ -164,3 +164,22 @@ def test_refit_after_fold_in_and_warm_start_use_the_appended_users(data):
     fitted.set_params(learning_rate=1e-12, n_epochs=1).fit(X, y)
     assert fitted.users_[0] == 0
     np.testing.assert_allclose(fitted.user_factors_[0], folded, atol=1e-6)
+
+
+@pytest.mark.parametrize("train_ids,new_id", [
+    (np.array([2**63, 2**63 + 5], dtype=np.uint64), -9),  # uint64 model, negative id
+    (np.array([-3, 4]), 2**63),  # int64 model, an id beyond int64
+])
+def test_fold_in_of_an_id_the_model_id_type_cannot_hold_is_refused(train_ids, new_id):
+    # Found by the fuzz tests: such an id was cast to the model's 64-bit type
+    # (-9 stored as 2**64 - 9), so the folded-in user was not found by its id and
+    # the follow-up lookup wrote the CSR of seen items with index -1 (zeroed).
+    X = np.empty((2, 2), dtype=object)  # column_stack would make uint64 ids floats
+    X[:, 0], X[:, 1] = train_ids.tolist(), [0, 1]
+    fitted = model(n_epochs=2).fit(X, [1.0, 2.0])
+    before = fitted.users_.copy(), fitted._seen_indptr.copy(), fitted._seen_items.copy()
+    with pytest.raises(ValueError, match="do not fit the model's id type"):
+        fitted.fold_in(np.array([[new_id, 0]], dtype=object), [3.0])
+    for kept, now in zip(before, (fitted.users_, fitted._seen_indptr, fitted._seen_items)):
+        np.testing.assert_array_equal(now, kept)
+    assert fitted.predict(X).shape == (2,)

@@ -223,3 +223,29 @@ def test_divergence_check_warns_nothing_when_parameters_hold_both_infinities():
                         shuffle=False, track_loss=False, dtype="float32")
     with pytest.raises(DivergenceError, match="epoch 1"):
         model.fit(R)
+
+
+def test_object_arrays_of_numpy_strings_are_string_ids():
+    # Found by the fuzz tests: iterating a unicode array gives numpy.str_
+    # values, and an object array of them was refused as "mixed types (str_)".
+    ids = np.array(["ann", "bob", "ann"])
+    X = np.empty((3, 2), dtype=object)
+    X[:, 0], X[:, 1] = list(ids), list(np.array(["dune", "dune", "heat"]))
+    model = small_model().fit(X, [1.0, 2.0, 3.0])
+    assert model.users_.tolist() == ["ann", "bob"]
+    assert model.predict(X).shape == (3,)
+    model.fold_in(np.array([[np.str_("cy"), np.str_("heat")]], dtype=object), [4.0])
+    assert model.users_.tolist() == ["ann", "bob", "cy"]
+
+
+def test_validation_errors_that_overflow_are_inf_without_a_warning():
+    # Found by the fuzz tests: a finite validation rating of 1e200 of an unknown
+    # user (scored by the baseline, with numpy) raised "overflow in matmul".
+    import warnings
+
+    X, y = np.array([[0, 0], [1, 1]]), np.array([1.0, 2.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model = small_model(dtype="float64", n_epochs=1).fit(
+            X, y, validation=(np.array([[7, 0]]), np.array([1e200])))
+    assert model.history_["val_mse"] == [np.inf]

@@ -355,3 +355,53 @@ def test_fold_in_and_early_stopping_state_survive_save_load(tmp_path):
     pairs = np.array([[-7, 3], [-3, 1], [5, 5]])
     np.testing.assert_array_equal(again.predict(pairs), model.predict(pairs))
     np.testing.assert_array_equal(again.recommend([-7], n=3)[0], model.recommend([-7], n=3)[0])
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.uint64, ">i4"])
+def test_seen_items_of_another_integer_type_load_as_int64(tmp_path, dtype):
+    # Found by the fuzz tests: a (checksum-consistent) file storing the seen
+    # items as int8 loaded as int8, and fold_in() then wrapped item indices
+    # beyond 127 to negative ones in recommend's exclusion list.
+    X = np.column_stack([np.repeat([0, 1], 150), np.tile(np.arange(150), 2)])
+    model = MatrixFactorization(n_factors=2, n_epochs=1, random_state=0,
+                                n_threads=1).fit(X, np.ones(300))
+    path = tmp_path / "m.npz"
+    model.save(path)
+
+    def forge(members):  # a CSR of seen items that int8 holds, stored as `dtype`
+        members["seen_items"] = np.array([0, 100, 0, 120], dtype=dtype)
+        members["seen_indptr"] = np.array([0, 2, 4])
+        refresh_checksum(members)
+    rewrite(path, forge)
+    loaded = MatrixFactorization.load(path)
+    assert loaded._seen_items.dtype == np.int64
+    loaded.fold_in([[0, 140], [0, 149]], [2.0, 3.0])
+    assert loaded._seen_items.min() >= 0 and loaded._seen_items.max() < 150
+    items, _ = loaded.recommend([0], n=150, exclude_seen=True)
+    assert not np.isin([140, 149], items[0][:148]).any()
+
+
+@pytest.mark.parametrize("params", ['{"n_factors": -3}', '{"dtype": "int8"}',
+                                    '{"n_factors": "x"}'])
+def test_invalid_hyperparameters_with_a_consistent_checksum(saved, params):
+    # Found by the fuzz tests: such a forged file loaded, and only a later
+    # fold_in() or fit() refused the model's own hyperparameters.
+    def forge(members):
+        members["params"] = np.array(params)
+        refresh_checksum(members)
+    rewrite(saved, forge)
+    with pytest.raises(ModelFileError, match="invalid hyperparameters"):
+        MatrixFactorization.load(saved)
+
+
+@pytest.mark.parametrize("member,value", [("global_mean", np.array(-1e300)),
+                                          ("rating_range", np.array([0.0, 1e39]))])
+def test_a_global_mean_beyond_the_factor_dtype_is_refused(saved, member, value):
+    # Found by the fuzz tests: a forged float32 model with a global mean of
+    # -1e300 (finite in float64) loaded and predicted -inf for everyone.
+    def forge(members):
+        members[member] = value
+        refresh_checksum(members)
+    rewrite(saved, forge)
+    with pytest.raises(ModelFileError, match="overflows float32"):
+        MatrixFactorization.load(saved)
