@@ -44,7 +44,6 @@ def main():
 
     users, items, ratings = load_triples(args.data)
     train, test = reference_split(len(ratings))
-    X = np.column_stack([users, items])
     extra = {} if args.n_blocks is None else {"n_blocks": args.n_blocks}
     model = mfcy.MatrixFactorization(
         n_factors=args.factors, n_epochs=args.epochs, learning_rate=args.lr,
@@ -62,10 +61,12 @@ def main():
         fit_seconds = time.perf_counter() - start
         test_pairs = np.column_stack([user_index[test], item_index[test]])
     else:
+        X_train, y_train = np.column_stack([users[train], items[train]]), ratings[train]
         start = time.perf_counter()
-        model.fit(X[train], ratings[train])
+        model.fit(X_train, y_train)
         fit_seconds = time.perf_counter() - start
-        test_pairs = X[test]
+        del X_train, y_train
+        test_pairs = np.column_stack([users[test], items[test]])
     pred = np.clip(model.predict(test_pairs), 1.0, 5.0)
     err = pred - ratings[test]
     seconds = model.history_["epoch_seconds"]

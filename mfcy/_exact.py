@@ -33,6 +33,16 @@ def exact_sum(values):
     exact_sum(np.concatenate([a, b]))`` whatever the split or order.
     """
     x = np.ascontiguousarray(values, dtype=np.float64).ravel()
+    # The common case first: whole or half stars. Twice each value is then an
+    # integer, and while the sum of their magnitudes stays below 2**53 every
+    # partial sum is an exactly representable integer, so numpy's float sum is
+    # exact in any order (four vectorized passes instead of the general path's
+    # ten, and no Python loop).
+    if len(x):
+        doubled = x * 2.0  # exact: a power of two
+        magnitude = float(np.abs(doubled).sum())
+        if magnitude < 2.0**53 and np.array_equal(doubled, np.trunc(doubled)):
+            return Fraction(int(doubled.sum()), 2)
     total = 0
     for start in range(0, len(x), _SLICE):
         part = x[start:start + _SLICE]

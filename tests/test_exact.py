@@ -21,3 +21,19 @@ def test_exact_mean_does_not_depend_on_order_or_split(rng):
     assert exact_mean(rng.permutation(values)) == mean
     parts = np.split(values, [17, 4000, 9999])
     assert float(sum((exact_sum(p) for p in parts), Fraction(0)) / len(values)) == mean
+
+
+def test_star_ratings_take_the_fast_path_and_agree_with_the_general_one():
+    from fractions import Fraction
+
+    import numpy as np
+
+    from mfcy._exact import exact_sum
+
+    rng = np.random.default_rng(3)
+    stars = rng.integers(2, 11, 10_000) / 2.0  # 1.0, 1.5, ..., 5.0
+    assert exact_sum(stars) == sum(Fraction(float(v)) for v in stars)
+    # Not half-integral: the general path, still exact.
+    odd = stars + 0.1
+    assert exact_sum(odd) == sum(Fraction(float(v)) for v in odd)
+    assert exact_sum(odd[:5000]) + exact_sum(odd[5000:]) == exact_sum(odd)
