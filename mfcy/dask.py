@@ -78,7 +78,7 @@ from . import _sgd
 from ._blocking import CHUNK_SIZE, EpochPlan, _ranges_from_counts
 from ._exact import exact_sum
 from .data import DEFAULT_COLUMNS, _canonical, _index_dtype, as_ids, as_ratings
-from .model import DivergenceError, _interrupt_after_epoch
+from .model import _diverged, _interrupt_after_epoch
 
 __all__ = ["fit", "partition", "BlockedRatings", "WorkerLostError", "DEFAULT_COLUMNS"]
 
@@ -909,10 +909,8 @@ class _Trainer:
                 finite = finite and math.isfinite(sum(e["p_sum"] + e["q_sum"] for e in ends))
             if not finite:
                 model._forget_fit()
-                raise DivergenceError(
-                    f"training diverged in epoch {epoch} (the loss is no longer finite) "
-                    f"with learning_rate={model.learning_rate!r}: try a smaller "
-                    "learning rate")
+                raise _diverged(epoch + 1, model.learning_rate,
+                                max(abs(v) for v in self.blocked.rating_range))
             history["sgd_mse"].append(sse / n)
             history["epoch_seconds"].append(sgd_done - start)
             if model.track_loss:

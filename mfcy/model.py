@@ -42,6 +42,15 @@ class DivergenceError(ValueError):
     """
 
 
+def _diverged(epoch, learning_rate, rating_magnitude):
+    """The error of a fit whose loss stopped being finite in ``epoch`` (from 1)."""
+    return DivergenceError(
+        f"training diverged in epoch {epoch} (the loss is no longer finite) with "
+        f"learning_rate={learning_rate!r} and ratings of magnitude up to "
+        f"{rating_magnitude:.3g}: try a smaller learning rate, or center and rescale "
+        "the ratings")
+
+
 def _available_cores():
     try:
         return len(os.sched_getaffinity(0))
@@ -497,12 +506,8 @@ class MatrixFactorization:
                                   + item_bias.sum(dtype=np.float64)))
                 if not (math.isfinite(sse) and finite):
                     self._forget_fit()
-                    scale = float(np.abs(triples.ratings).max())
-                    raise DivergenceError(
-                        f"training diverged in epoch {epoch + 1} (the loss is no longer "
-                        f"finite) with learning_rate={self.learning_rate!r} and ratings of "
-                        f"magnitude up to {scale:.3g}: try a smaller learning rate, or "
-                        "center and rescale the ratings")
+                    raise _diverged(epoch + 1, self.learning_rate,
+                                    float(np.abs(triples.ratings).max()))
                 history["sgd_mse"].append(sse / n)
                 history["epoch_seconds"].append(sgd_done - start)
                 if self.track_loss:
