@@ -411,9 +411,9 @@ class MatrixFactorization:
         for float16, float32 and integers up to 2**53 in magnitude; duplicates
         of a (user, item) pair are averaged in float64; the kernel then works
         on those values rounded to ``dtype`` (round to nearest), while
-        ``global_mean_`` is the float64 mean. Ratings that overflow ``dtype``
-        (1e39 with float32), or whose sum overflows float64, are a
-        ``ValueError``. SGD is not scale-free: ratings as large as 1e30 make
+        ``global_mean_`` is the exact mean rounded to float64. Ratings that
+        overflow ``dtype`` (1e39 with float32), or duplicates of one pair whose
+        sum overflows float64, are a ``ValueError``. SGD is not scale-free: ratings as large as 1e30 make
         the factors overflow within the first epochs at any usual learning
         rate, which is a ``DivergenceError`` whose message gives the ratings'
         magnitude; center and rescale such ratings.
