@@ -69,6 +69,11 @@ def plot_matrix(M, ax=None, *, title="Ratings", colorbar=True):
     return ax
 
 
+def _plain(value):
+    """A numpy scalar as the Python number it holds (repr np.float64(0.1) -> 0.1)."""
+    return value.item() if hasattr(value, "item") else value
+
+
 def plot_validation_curve(param_range, validation_scores, train_scores=None, *,
                           param_name="parameter", score_name="RMSE", ax=None, xscale=None):
     """Validation (and training) score against the values of a hyperparameter.
@@ -120,7 +125,7 @@ def plot_validation_curve(param_range, validation_scores, train_scores=None, *,
     ax.plot(x, val, style, label=f"validation {score_name}")
     best = int(np.argmin(val))
     ax.plot([x[best]], [val[best]], "*", markersize=14, color="black",
-            label=f"best: {param_name}={values[best]!r}")
+            label=f"best: {param_name}={_plain(values[best])!r}")
     if numeric:
         if xscale is None:
             positive = (x > 0).all()

@@ -222,3 +222,15 @@ def test_warm_start_with_another_n_factors_is_an_error(split):
     model = small_model(n_epochs=2, warm_start=True).fit(X, y)  # first fit: a cold start
     with pytest.raises(ValueError, match="warm_start=True continues .* 3 columns"):
         model.set_params(n_factors=4).fit(X, y)
+
+
+def test_validation_curve_plot_labels_numpy_values_plainly():
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from mfcy.plotting import plot_validation_curve
+
+    ax = plot_validation_curve(np.array([0.01, 0.1]), [0.9, 0.8], param_name="regularization")
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert "best: regularization=0.1" in labels
+    plt.close("all")
