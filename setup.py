@@ -125,10 +125,15 @@ def _extensions():
         "initializedcheck": DEBUG,
         "cdivision": True,
     }
-    ext = Extension("mfcy._sgd", sources=["mfcy/_sgd.pyx"], include_dirs=["mfcy"],
-                    depends=["mfcy/_sgd_simd.h"])
+    extensions = [
+        # The SGD epochs, the error pass and predictions.
+        Extension("mfcy._sgd", sources=["mfcy/_sgd.pyx"], include_dirs=["mfcy"],
+                  depends=["mfcy/_sgd_kernel.h"]),
+        # The counting sorts of a fit's set-up.
+        Extension("mfcy._layout", sources=["mfcy/_layout.pyx"]),
+    ]
     # force=True: the debug switch changes the generated C, not just the flags.
-    return cythonize([ext], compiler_directives=directives, force=True)
+    return cythonize(extensions, compiler_directives=directives, force=True)
 
 
 setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExt})

@@ -25,7 +25,6 @@ The serial lesson path is the special case of one block, one stratum and the
 chunks in storage order.
 """
 
-from libc.math cimport fabs
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport free, malloc
 from cython.parallel cimport prange
@@ -38,27 +37,109 @@ ctypedef fused index_t:
     int32_t
     int64_t
 
-cdef extern from "_sgd_simd.h" nogil:
+cdef extern from "_sgd_kernel.h" nogil:
     float mfcy_dot_f(const float *p, const float *q, Py_ssize_t k)
     double mfcy_dot_d(const double *p, const double *q, Py_ssize_t k)
-    void mfcy_step_simultaneous_f(float *p, float *q, float err, float lr, float reg, Py_ssize_t k)
-    void mfcy_step_simultaneous_d(double *p, double *q, double err, double lr, double reg, Py_ssize_t k)
-    void mfcy_step_sequential_f(float *p, float *q, float err, float lr, float reg, Py_ssize_t k)
-    void mfcy_step_sequential_d(double *p, double *q, double err, double lr, double reg, Py_ssize_t k)
-    void mfcy_prefetch(const void *addr)
+    double mfcy_sgd_range_fi32(float *P, float *Q, float *user_bias, float *item_bias,
+                               const int32_t *users, const int32_t *items,
+                               const float *ratings, Py_ssize_t start, Py_ssize_t n,
+                               Py_ssize_t step, float mu, float lr, float reg, float reg_bias,
+                               int biased, int sequential, int prefetch, Py_ssize_t k)
+    double mfcy_sgd_range_fi64(float *P, float *Q, float *user_bias, float *item_bias,
+                               const int64_t *users, const int64_t *items,
+                               const float *ratings, Py_ssize_t start, Py_ssize_t n,
+                               Py_ssize_t step, float mu, float lr, float reg, float reg_bias,
+                               int biased, int sequential, int prefetch, Py_ssize_t k)
+    double mfcy_sgd_range_di32(double *P, double *Q, double *user_bias, double *item_bias,
+                               const int32_t *users, const int32_t *items,
+                               const double *ratings, Py_ssize_t start, Py_ssize_t n,
+                               Py_ssize_t step, double mu, double lr, double reg,
+                               double reg_bias, int biased, int sequential, int prefetch,
+                               Py_ssize_t k)
+    double mfcy_sgd_range_di64(double *P, double *Q, double *user_bias, double *item_bias,
+                               const int64_t *users, const int64_t *items,
+                               const double *ratings, Py_ssize_t start, Py_ssize_t n,
+                               Py_ssize_t step, double mu, double lr, double reg,
+                               double reg_bias, int biased, int sequential, int prefetch,
+                               Py_ssize_t k)
+    int mfcy_error_range_fi32(const float *P, const float *Q, const float *user_bias,
+                              const float *item_bias, const int32_t *users,
+                              const int32_t *items, const float *ratings, Py_ssize_t start,
+                              Py_ssize_t stop, float mu, int biased, double *out, Py_ssize_t k)
+    int mfcy_error_range_fi64(const float *P, const float *Q, const float *user_bias,
+                              const float *item_bias, const int64_t *users,
+                              const int64_t *items, const float *ratings, Py_ssize_t start,
+                              Py_ssize_t stop, float mu, int biased, double *out, Py_ssize_t k)
+    int mfcy_error_range_di32(const double *P, const double *Q, const double *user_bias,
+                              const double *item_bias, const int32_t *users,
+                              const int32_t *items, const double *ratings, Py_ssize_t start,
+                              Py_ssize_t stop, double mu, int biased, double *out, Py_ssize_t k)
+    int mfcy_error_range_di64(const double *P, const double *Q, const double *user_bias,
+                              const double *item_bias, const int64_t *users,
+                              const int64_t *items, const double *ratings, Py_ssize_t start,
+                              Py_ssize_t stop, double mu, int biased, double *out, Py_ssize_t k)
+    int mfcy_select_isa(int want)
+    int mfcy_cpu_has_avx2()
+    int mfcy_isa_in_use()
     int MFCY_HAVE_OPENMP
     int MFCY_DEBUG_BUILD
     const char *MFCY_SANITIZE
-
-# Rows of P and Q are fetched this many ratings ahead: the SGD loop waits on
-# memory (random rows), not on arithmetic.
-cdef enum:
-    PREFETCH_DISTANCE = 8
 
 # Chunk length of the read-only error pass; the per-chunk partial sums are added
 # in chunk order, so the total is the same for any number of threads.
 cdef enum:
     ERROR_CHUNK = 8192
+
+# Factor matrices (P and Q together) larger than this are prefetched row by row
+# in the SGD loop. Below it they sit in L2 anyway and the prefetch instructions
+# only cost time (ML-1M, k = 8: 8 % slower with them); above it the loop waits
+# on memory and prefetching gains 5-20 %.
+cdef enum:
+    PREFETCH_MIN_BYTES = 2 * 1024 * 1024
+
+
+def _set_vector_isa(name):
+    """Choose the SGD loops' instruction set; return the one now in use.
+
+    ``"auto"``: AVX2+FMA if the CPU has it, ``"baseline"``: the portable SSE2
+    loops, ``"avx2"``: AVX2+FMA or ``ValueError``. For tests and benchmarks;
+    users set the environment variable ``MFCY_ISA`` before the import.
+    Not thread-safe: do not call it while a fit runs.
+    """
+    want = str(name).strip().lower()
+    if want not in ("auto", "baseline", "avx2"):
+        raise ValueError(f"the instruction set must be auto, baseline or avx2, not {name!r}")
+    if want == "avx2" and not mfcy_cpu_has_avx2():
+        raise ValueError("AVX2+FMA was asked for, but this CPU (or build) does not have it")
+    mfcy_select_isa(want != "baseline")
+    return vector_isa()
+
+
+def vector_isa():
+    """The instruction set the SGD loops run with: ``"avx2+fma"`` or ``"baseline"``.
+
+    The loops are compiled twice, for the x86-64 baseline (SSE2) and for
+    AVX2 with FMA, and the import picks AVX2+FMA when the CPU has it: nothing
+    is compiled for the build machine alone. The environment variable
+    ``MFCY_ISA=baseline`` (set before importing mfcy) forces the portable
+    loops, whose factors are bit-for-bit the same on every x86-64 machine.
+    Between the two paths factors agree to rounding (FMA rounds once where
+    the baseline rounds twice). On either path the result does not depend on
+    ``n_threads``.
+    """
+    return "avx2+fma" if mfcy_isa_in_use() else "baseline"
+
+
+def _isa_from_environment():
+    import os
+    value = os.environ.get("MFCY_ISA", "").strip() or "auto"
+    try:
+        _set_vector_isa(value)
+    except ValueError as e:
+        raise ImportError(f"MFCY_ISA={value!r}: {e}") from None
+
+
+_isa_from_environment()
 
 
 def openmp_enabled():
@@ -87,71 +168,55 @@ cdef inline real_t _dot(const real_t *p, const real_t *q, Py_ssize_t k) noexcept
         return mfcy_dot_d(p, q, k)
 
 
-cdef inline void _step(real_t *p, real_t *q, real_t err, real_t lr, real_t reg,
-                       Py_ssize_t k, bint sequential) noexcept nogil:
-    if real_t is float:
-        if sequential:
-            mfcy_step_sequential_f(p, q, err, lr, reg, k)
-        else:
-            mfcy_step_simultaneous_f(p, q, err, lr, reg, k)
-    else:
-        if sequential:
-            mfcy_step_sequential_d(p, q, err, lr, reg, k)
-        else:
-            mfcy_step_simultaneous_d(p, q, err, lr, reg, k)
+cdef inline double _nothing(double x) noexcept nogil:
+    return x
 
 
-cdef double _sgd_range(real_t[:, ::1] P, real_t[:, ::1] Q,
-                       real_t[::1] user_bias, real_t[::1] item_bias,
-                       const index_t[::1] users, const index_t[::1] items,
-                       const real_t[::1] ratings, Py_ssize_t start, Py_ssize_t stop,
-                       Py_ssize_t stride, real_t mu, real_t lr, real_t reg, real_t reg_bias,
-                       bint biased, bint sequential) except? -1.0 nogil:
-    """SGD over the positions [start, stop), visited as start + (j * stride) % n.
+cdef int _check_indices(const real_t[:, ::1] P, const real_t[:, ::1] Q,
+                        const real_t[::1] user_bias, const real_t[::1] item_bias,
+                        const index_t[::1] users, const index_t[::1] items,
+                        const real_t[::1] ratings, Py_ssize_t start, Py_ssize_t stop,
+                        bint biased) except -1 nogil:
+    """Debug builds only: touch every index of [start, stop) through a checked access.
 
-    With ``stride`` coprime to ``n = stop - start`` that is a permutation of the
-    chunk: consecutive updates hit different users (no dependency chain on one
-    row) while every access stays inside the chunk, which sits in L1. Returns
-    the summed squared error of the ratings as they were met.
+    The C loops index raw pointers; in a build with ``MFCY_DEBUG=1`` this pass
+    (bounds-checked by Cython) turns an index outside an array into an
+    ``IndexError`` before they run.
     """
-    cdef Py_ssize_t k = P.shape[1]
-    cdef Py_ssize_t n = stop - start
-    cdef Py_ssize_t step, j, t, ahead
-    cdef index_t u, i
-    cdef real_t err
-    cdef real_t *p
-    cdef real_t *q
-    cdef double sse = 0.0
-    if n <= 0:
-        return 0.0
-    step = stride % n
-    # Running offsets (never a division per rating): t for now, ahead for the
-    # rating PREFETCH_DISTANCE visits later.
-    t = 0
-    ahead = (PREFETCH_DISTANCE * step) % n
-    for j in range(n):
-        if j + PREFETCH_DISTANCE < n:
-            mfcy_prefetch(&P[users[start + ahead], 0])
-            mfcy_prefetch(&Q[items[start + ahead], 0])
-        u = users[start + t]
-        i = items[start + t]
-        p = &P[u, 0]
-        q = &Q[i, 0]
+    cdef Py_ssize_t t
+    cdef double touched = 0.0
+    for t in range(start, stop):
+        touched += P[users[t], 0] + Q[items[t], 0] + ratings[t]
         if biased:
-            err = ratings[start + t] - (mu + user_bias[u] + item_bias[i] + _dot(p, q, k))
-            user_bias[u] += lr * (err - reg_bias * user_bias[u])
-            item_bias[i] += lr * (err - reg_bias * item_bias[i])
+            touched += user_bias[users[t]] + item_bias[items[t]]
+    _nothing(touched)
+    return 0
+
+
+cdef double _sgd_range(real_t *P, real_t *Q, real_t *user_bias, real_t *item_bias,
+                       const index_t *users, const index_t *items, const real_t *ratings,
+                       Py_ssize_t start, Py_ssize_t stop, Py_ssize_t stride, Py_ssize_t k,
+                       real_t mu, real_t lr, real_t reg, real_t reg_bias, bint biased,
+                       bint sequential, bint prefetch) noexcept nogil:
+    """SGD over the positions [start, stop) (the C loop of _sgd_kernel.h)."""
+    if real_t is float:
+        if index_t is int32_t:
+            return mfcy_sgd_range_fi32(P, Q, user_bias, item_bias, users, items, ratings, start,
+                                       stop - start, stride, mu, lr, reg, reg_bias, biased,
+                                       sequential, prefetch, k)
         else:
-            err = ratings[start + t] - _dot(p, q, k)
-        _step(p, q, err, lr, reg, k, sequential)
-        sse += <double>err * <double>err
-        t += step
-        if t >= n:
-            t -= n
-        ahead += step
-        if ahead >= n:
-            ahead -= n
-    return sse
+            return mfcy_sgd_range_fi64(P, Q, user_bias, item_bias, users, items, ratings, start,
+                                       stop - start, stride, mu, lr, reg, reg_bias, biased,
+                                       sequential, prefetch, k)
+    else:
+        if index_t is int32_t:
+            return mfcy_sgd_range_di32(P, Q, user_bias, item_bias, users, items, ratings, start,
+                                       stop - start, stride, mu, lr, reg, reg_bias, biased,
+                                       sequential, prefetch, k)
+        else:
+            return mfcy_sgd_range_di64(P, Q, user_bias, item_bias, users, items, ratings, start,
+                                       stop - start, stride, mu, lr, reg, reg_bias, biased,
+                                       sequential, prefetch, k)
 
 
 cdef double _sgd_block(real_t[:, ::1] P, real_t[:, ::1] Q,
@@ -160,14 +225,29 @@ cdef double _sgd_block(real_t[:, ::1] P, real_t[:, ::1] Q,
                        const real_t[::1] ratings, const int64_t[::1] chunk_bounds,
                        const int64_t[::1] block_chunks, const int64_t[::1] visit_order,
                        Py_ssize_t block, Py_ssize_t stride, real_t mu, real_t lr, real_t reg,
-                       real_t reg_bias, bint biased, bint sequential) except? -1.0 nogil:
-    cdef Py_ssize_t j, c
+                       real_t reg_bias, bint biased, bint sequential,
+                       bint prefetch) except? -1.0 nogil:
+    cdef Py_ssize_t j, c, start, stop
+    cdef Py_ssize_t k = P.shape[1]
     cdef double sse = 0.0
+    # Raw pointers for the C loop (an array may be empty: biases of an
+    # unbiased model; the loop then never reads it).
+    cdef real_t *p0 = &P[0, 0] if P.shape[0] else NULL
+    cdef real_t *q0 = &Q[0, 0] if Q.shape[0] else NULL
+    cdef real_t *ub0 = &user_bias[0] if user_bias.shape[0] else NULL
+    cdef real_t *ib0 = &item_bias[0] if item_bias.shape[0] else NULL
+    cdef const index_t *u0 = &users[0] if users.shape[0] else NULL
+    cdef const index_t *i0 = &items[0] if items.shape[0] else NULL
+    cdef const real_t *r0 = &ratings[0] if ratings.shape[0] else NULL
     for j in range(block_chunks[block], block_chunks[block + 1]):
         c = visit_order[j]
-        sse += _sgd_range(P, Q, user_bias, item_bias, users, items, ratings,
-                          chunk_bounds[c], chunk_bounds[c + 1], stride,
-                          mu, lr, reg, reg_bias, biased, sequential)
+        start = chunk_bounds[c]
+        stop = chunk_bounds[c + 1]
+        if MFCY_DEBUG_BUILD:
+            _check_indices(P, Q, user_bias, item_bias, users, items, ratings, start, stop,
+                           biased)
+        sse += _sgd_range(p0, q0, ub0, ib0, u0, i0, r0, start, stop, stride, k,
+                          mu, lr, reg, reg_bias, biased, sequential, prefetch)
     return sse
 
 
@@ -225,6 +305,8 @@ def sgd_epoch(real_t[:, ::1] P, real_t[:, ::1] Q,
     cdef real_t lr = <real_t>learning_rate
     cdef real_t reg = <real_t>regularization
     cdef real_t reg_bias = <real_t>bias_regularization
+    cdef bint prefetch = ((P.shape[0] + Q.shape[0]) * P.shape[1] * sizeof(real_t)
+                          > PREFETCH_MIN_BYTES)
     cdef double *block_sse = <double *>malloc(max(n_blocks, 1) * sizeof(double))
     if block_sse == NULL:
         raise MemoryError()
@@ -237,7 +319,7 @@ def sgd_epoch(real_t[:, ::1] P, real_t[:, ::1] Q,
                         block_sse[a] = _sgd_block(P, Q, user_bias, item_bias, users, items,
                                                   ratings, chunk_bounds, block_chunks,
                                                   visit_order, block, stride, mu, lr, reg, reg_bias,
-                                                  biased, sequential)
+                                                  biased, sequential, prefetch)
                 else:
                     # Blocks differ in size: hand them out one at a time.
                     for a in prange(n_blocks, schedule="dynamic", chunksize=1,
@@ -246,7 +328,7 @@ def sgd_epoch(real_t[:, ::1] P, real_t[:, ::1] Q,
                         block_sse[a] = _sgd_block(P, Q, user_bias, item_bias, users, items,
                                                   ratings, chunk_bounds, block_chunks,
                                                   visit_order, block, stride, mu, lr, reg, reg_bias,
-                                                  biased, sequential)
+                                                  biased, sequential, prefetch)
                 # Fixed summation order: the same total for any thread count.
                 for a in range(n_blocks):
                     total += block_sse[a]
@@ -260,25 +342,30 @@ cdef int _error_range(const real_t[:, ::1] P, const real_t[:, ::1] Q,
                        const index_t[::1] users, const index_t[::1] items,
                        const real_t[::1] ratings, Py_ssize_t start, Py_ssize_t stop,
                        real_t mu, bint biased, double *out) except -1 nogil:
+    """Summed squared and absolute errors of [start, stop) into out[0], out[1]."""
     cdef Py_ssize_t k = P.shape[1]
-    cdef Py_ssize_t t
-    cdef index_t u, i
-    cdef real_t err
-    cdef double sse = 0.0, sae = 0.0
-    for t in range(start, stop):
-        if t + PREFETCH_DISTANCE < stop:
-            # Items come in random order (users in sorted order: no need).
-            mfcy_prefetch(&Q[items[t + PREFETCH_DISTANCE], 0])
-        u = users[t]
-        i = items[t]
-        if biased:
-            err = ratings[t] - (mu + user_bias[u] + item_bias[i] + _dot(&P[u, 0], &Q[i, 0], k))
+    cdef const real_t *ub0 = &user_bias[0] if user_bias.shape[0] else NULL
+    cdef const real_t *ib0 = &item_bias[0] if item_bias.shape[0] else NULL
+    if stop <= start:
+        out[0] = 0.0
+        out[1] = 0.0
+        return 0
+    if MFCY_DEBUG_BUILD:
+        _check_indices(P, Q, user_bias, item_bias, users, items, ratings, start, stop, biased)
+    if real_t is float:
+        if index_t is int32_t:
+            mfcy_error_range_fi32(&P[0, 0], &Q[0, 0], ub0, ib0, &users[0], &items[0],
+                                  &ratings[0], start, stop, mu, biased, out, k)
         else:
-            err = ratings[t] - _dot(&P[u, 0], &Q[i, 0], k)
-        sse += <double>err * <double>err
-        sae += fabs(<double>err)
-    out[0] = sse
-    out[1] = sae
+            mfcy_error_range_fi64(&P[0, 0], &Q[0, 0], ub0, ib0, &users[0], &items[0],
+                                  &ratings[0], start, stop, mu, biased, out, k)
+    else:
+        if index_t is int32_t:
+            mfcy_error_range_di32(&P[0, 0], &Q[0, 0], ub0, ib0, &users[0], &items[0],
+                                  &ratings[0], start, stop, mu, biased, out, k)
+        else:
+            mfcy_error_range_di64(&P[0, 0], &Q[0, 0], ub0, ib0, &users[0], &items[0],
+                                  &ratings[0], start, stop, mu, biased, out, k)
     return 0
 
 

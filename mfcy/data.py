@@ -205,41 +205,33 @@ def _index_dtype(n_users, n_items):
 def _canonical(users, items, ratings, user_ids, item_ids):
     """Sort by (user, item) and average duplicates.
 
-    Written to hold few arrays of the input's length at once (a fit of 10 M
-    ratings must not make many copies of them): the int64 (user, item) key
-    and its sort order, then the gathered outputs in the narrow index dtype.
+    A compiled counting sort (:func:`mfcy._layout.sort_by_user_item`), O(n);
+    it holds the inputs, one int32 array of positions and the sorted outputs
+    in the narrow index dtype at once (a fit of 10 M ratings must not make
+    many copies of them).
     """
-    n_items = len(item_ids)
-    dtype = _index_dtype(len(user_ids), n_items)
-    users = users.astype(dtype, copy=False)
-    items = items.astype(dtype, copy=False)
-    key = users.astype(np.int64)
-    key *= n_items
-    key += items
-    n_dup = 0
-    if len(key) > 1 and not np.all(key[1:] > key[:-1]):  # dense input arrives sorted
-        order = np.argsort(key)
-        key = key[order]
-        first = np.empty(len(key), dtype=bool)  # first rating of its pair?
-        first[:1] = True
-        np.not_equal(key[1:], key[:-1], out=first[1:])
-        del key
-        n_dup = len(first) - int(np.count_nonzero(first))
-        ratings = ratings[order]  # a copy: the caller's array is not touched
-        if n_dup:
-            starts = np.flatnonzero(first)
-            # The mean of each pair's ratings (a pair seen once keeps its value).
-            with np.errstate(over="ignore"):  # reported just below
-                ratings = (np.add.reduceat(ratings, starts)
-                           / np.diff(np.append(starts, len(first))))
-            if not np.isfinite(ratings).all():  # the sum of a pair's ratings overflowed
-                raise ValueError("ratings too large: averaging the duplicates of a (user, "
-                                 "item) pair overflows float64; rescale the ratings")
-            order = order[starts]
+    from ._layout import sort_by_user_item
+
+    n_users, n_items = len(user_ids), len(item_ids)
+    dtype = _index_dtype(n_users, n_items)
+    users, items, ratings, n_dup = sort_by_user_item(
+        np.ascontiguousarray(users, dtype=dtype), np.ascontiguousarray(items, dtype=dtype),
+        np.ascontiguousarray(ratings, dtype=np.float64), n_users, n_items)
+    if n_dup:
+        first = np.empty(len(users), dtype=bool)  # first rating of its pair?
+        first[0] = True
+        np.not_equal(users[1:], users[:-1], out=first[1:])
+        first[1:] |= items[1:] != items[:-1]
+        starts = np.flatnonzero(first)
         del first
-        users, items = users[order], items[order]
-    return Triples(np.ascontiguousarray(users), np.ascontiguousarray(items),
-                   np.ascontiguousarray(ratings), user_ids, item_ids, int(n_dup))
+        # The mean of each pair's ratings (a pair seen once keeps its value).
+        with np.errstate(over="ignore"):  # reported just below
+            ratings = np.add.reduceat(ratings, starts) / np.diff(np.append(starts, len(users)))
+        if not np.isfinite(ratings).all():  # the sum of a pair's ratings overflowed
+            raise ValueError("ratings too large: averaging the duplicates of a (user, "
+                             "item) pair overflows float64; rescale the ratings")
+        users, items = users[starts], items[starts]
+    return Triples(users, items, ratings, user_ids, item_ids, int(n_dup))
 
 
 def _from_dense(X):

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _sgd
 from ._blocking import EpochPlan
+from ._layout import count_keys
 from ._exact import exact_mean
 from .data import as_ratings, encode_query_ids, rating_rows, split_pairs, to_triples
 
@@ -474,8 +475,7 @@ class MatrixFactorization:
         # (the canonical triples are sorted by user, then item): recommendations
         # exclude what a user already rated.
         self._seen_indptr = np.zeros(triples.n_users + 1, dtype=np.int64)
-        np.cumsum(np.bincount(triples.users, minlength=triples.n_users),
-                  out=self._seen_indptr[1:])
+        np.cumsum(count_keys(triples.users, triples.n_users), out=self._seen_indptr[1:])
         self._seen_items = triples.items
         self.__dict__.pop("best_epoch_", None)
 

@@ -12,6 +12,27 @@ from mfcy._blocking import EpochPlan
 from helpers import random_triples
 
 
+def _available_isas():
+    isas = ["baseline"]
+    before = _sgd.vector_isa()
+    try:
+        _sgd._set_vector_isa("avx2")
+        isas.append("avx2")
+    except ValueError:  # a CPU (or a non-x86 build) without AVX2+FMA: one path only
+        pass
+    _sgd._set_vector_isa("avx2" if before == "avx2+fma" else "baseline")
+    return isas
+
+
+@pytest.fixture(params=_available_isas(), autouse=True)
+def vector_isa(request):
+    """Every test here runs once per compiled copy of the loops this CPU can run."""
+    before = _sgd.vector_isa()
+    _sgd._set_vector_isa(request.param)
+    yield request.param
+    _sgd._set_vector_isa("avx2" if before == "avx2+fma" else "baseline")
+
+
 def oracle_epoch(P, Q, bu, bi, users, items, ratings, positions, mu, lr, reg, reg_b,
                  biased, sequential):
     """One SGD epoch in plain Python, visiting ``positions`` in order (in place)."""
@@ -67,6 +88,12 @@ def make_problem(rng, n_users, n_items, k, index_dtype, real_dtype):
     ((30, 20, ), 5, 1, False),
     ((57, 41), 16, 3, True),
     ((9, 70), 33, 4, True),
+    # k = 8, 32 and 64 have loops of their own (constant trip counts); 100 takes
+    # the 4-accumulator dot on both instruction sets.
+    ((25, 18), 8, 2, True),
+    ((20, 15), 32, 2, True),
+    ((12, 10), 64, 1, True),
+    ((10, 8), 100, 2, True),
 ])
 def test_kernel_matches_oracle_float64(rng, index_dtype, biased, sequential, shape, k,
                                        n_blocks, shuffle):
@@ -95,8 +122,9 @@ def test_kernel_matches_oracle_float64(rng, index_dtype, biased, sequential, sha
 
 
 @pytest.mark.parametrize("sequential", [True, False])
-def test_kernel_matches_oracle_float32(rng, sequential):
-    users, items, ratings, P, Q, bu, bi = make_problem(rng, 40, 30, 12, np.int32, np.float32)
+@pytest.mark.parametrize("k", [12, 8, 32, 130])
+def test_kernel_matches_oracle_float32(rng, sequential, k):
+    users, items, ratings, P, Q, bu, bi = make_problem(rng, 40, 30, k, np.int32, np.float32)
     plan = EpochPlan(users, items, ratings, 40, 30, 2, True, rng, chunk_size=16)
     P64, Q64, bu64, bi64 = (a.astype(np.float64) for a in (P, Q, bu, bi))
     for _ in range(3):
@@ -116,8 +144,9 @@ def test_kernel_matches_oracle_float32(rng, sequential):
 
 @pytest.mark.parametrize("real_dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("biased", [True, False])
-def test_error_sums_and_predictions_match_numpy(rng, real_dtype, biased):
-    users, items, ratings, P, Q, bu, bi = make_problem(rng, 300, 50, 7, np.int64, real_dtype)
+@pytest.mark.parametrize("k", [7, 8, 64, 130])
+def test_error_sums_and_predictions_match_numpy(rng, real_dtype, biased, k):
+    users, items, ratings, P, Q, bu, bi = make_problem(rng, 300, 50, k, np.int64, real_dtype)
     mu = 2.5
     expected = (P[users] * Q[items]).sum(1, dtype=np.float64)
     if biased:
@@ -163,3 +192,38 @@ def test_kernel_is_a_compiled_extension():
     suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
     assert _sgd.__file__.endswith(suffixes), _sgd.__file__
     assert isinstance(_sgd.openmp_enabled(), bool)
+
+
+def test_vector_isa_can_be_chosen(vector_isa):
+    assert _sgd.vector_isa() == {"baseline": "baseline", "avx2": "avx2+fma"}[vector_isa]
+    with pytest.raises(ValueError, match="auto, baseline or avx2"):
+        _sgd._set_vector_isa("avx512")
+
+
+@pytest.mark.parametrize("value,expected", [("baseline", "baseline"), (" BASELINE ", "baseline"),
+                                            ("", None), ("auto", None)])
+def test_mfcy_isa_environment_variable(value, expected, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = "import mfcy._sgd as s; print(s.vector_isa())"
+    env = dict(os.environ, MFCY_ISA=value)
+    # cwd: away from the source tree, whose mfcy/ has no compiled kernel.
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True, cwd=tmp_path).stdout.strip()
+    assert out in ("baseline", "avx2+fma")
+    if expected is not None:
+        assert out == expected
+
+
+def test_a_bad_mfcy_isa_fails_the_import_with_its_name(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, MFCY_ISA="sse9")
+    result = subprocess.run([sys.executable, "-c", "import mfcy"], env=env,
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode != 0
+    assert "MFCY_ISA='sse9'" in result.stderr

@@ -1,0 +1,16 @@
+"""Typing stub of the compiled set-up sorts :mod:`mfcy._layout` (see ``_layout.pyx``)."""
+
+import numpy as np
+import numpy.typing as npt
+
+def sort_by_user_item(
+    users: npt.NDArray[np.integer], items: npt.NDArray[np.integer],
+    ratings: npt.NDArray[np.float64], n_users: int, n_items: int,
+) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer], npt.NDArray[np.float64], int]: ...
+def bucket_by_block(
+    users: npt.NDArray[np.integer], items: npt.NDArray[np.integer],
+    ratings: npt.NDArray[np.floating], user_block: npt.NDArray[np.int64],
+    item_block: npt.NDArray[np.int64], n_blocks: int,
+) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer], npt.NDArray[np.floating],
+           npt.NDArray[np.int64]]: ...
+def count_keys(keys: npt.NDArray[np.integer], n: int) -> npt.NDArray[np.int64]: ...
