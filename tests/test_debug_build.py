@@ -103,3 +103,19 @@ def test_chunk_bounds_past_the_ratings_are_an_index_error():
         _sgd.sgd_epoch(P, Q, bu, bi, plan.users, plan.items, plan.ratings, bounds,
                        plan.block_chunks, visit_order, strata, stride, 3.0, 0.01, 0.02, 0.02,
                        True, False, 1)
+
+
+@pytest.mark.parametrize("which,bad", BAD_INDICES)
+def test_layout_sorts_index_out_of_range_is_an_index_error(which, bad):
+    # The set-up's counting sorts trust their keys like the kernel does.
+    from mfcy._layout import bucket_by_block, count_keys, sort_by_user_item
+
+    require_debug_build()
+    users, items, ratings, *_ = problem()
+    {"users": users, "items": items}[which][3] = bad
+    with pytest.raises(IndexError):
+        sort_by_user_item(users, items, ratings.astype(np.float64), 6, 5)
+    with pytest.raises(IndexError):
+        bucket_by_block(users, items, ratings, np.zeros(6, np.int64), np.zeros(5, np.int64), 1)
+    with pytest.raises(IndexError):
+        count_keys({"users": users, "items": items}[which], {"users": 6, "items": 5}[which])
