@@ -1,6 +1,7 @@
 """mfcy: collaborative filtering by matrix factorization, with a compiled SGD kernel.
 
-Public names: :class:`MatrixFactorization`, :class:`DivergenceError`, and the
+Public names: :class:`MatrixFactorization`, :class:`DivergenceError`,
+:func:`build_info`, and the
 modules :mod:`mfcy.datasets`, :mod:`mfcy.metrics`, :mod:`mfcy.model_selection` and
 :mod:`mfcy.plotting`.
 """
@@ -26,5 +27,36 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
-__all__ = ["MatrixFactorization", "DivergenceError", "datasets", "metrics", "model_selection",
-           "__version__"]
+
+
+def build_info():
+    """How this installation of mfcy was built, and which compiled loops it runs.
+
+    Returns
+    -------
+    dict
+        ``version``: the package version. ``openmp``: whether the kernel was
+        built with OpenMP (without it every fit runs on one thread).
+        ``vector_isa``: the copy of the SGD loops in use, ``"avx2+fma"`` (chosen
+        at import on CPUs that have it) or ``"baseline"`` (SSE2 on x86-64, or
+        forced with the environment variable ``MFCY_ISA=baseline``); the two
+        agree to rounding, not to the bit (see the user guide's
+        reproducibility page). ``debug_build``: whether every index is checked
+        (``MFCY_DEBUG=1`` at build time). ``sanitizers``: the ``-fsanitize=``
+        list of the build, ``""`` for none.
+
+    Examples
+    --------
+    >>> import mfcy
+    >>> sorted(mfcy.build_info())
+    ['debug_build', 'openmp', 'sanitizers', 'vector_isa', 'version']
+    """
+    from . import _sgd
+
+    return {"version": __version__, "openmp": _sgd.openmp_enabled(),
+            "vector_isa": _sgd.vector_isa(), "debug_build": _sgd.debug_build(),
+            "sanitizers": _sgd.sanitizers()}
+
+
+__all__ = ["MatrixFactorization", "DivergenceError", "build_info", "datasets", "metrics",
+           "model_selection", "__version__"]

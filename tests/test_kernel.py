@@ -227,3 +227,14 @@ def test_a_bad_mfcy_isa_fails_the_import_with_its_name(tmp_path):
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode != 0
     assert "MFCY_ISA='sse9'" in result.stderr
+
+
+def test_build_info_reports_the_build_and_the_loops_in_use(vector_isa):
+    import mfcy
+
+    info = mfcy.build_info()
+    assert info["vector_isa"] == _sgd.vector_isa()
+    assert info["openmp"] == _sgd.openmp_enabled()
+    assert info["debug_build"] == _sgd.debug_build()
+    assert info["sanitizers"] == _sgd.sanitizers()
+    assert info["version"] == mfcy.__version__
