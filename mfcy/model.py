@@ -17,6 +17,7 @@ import numpy as np
 from . import _sgd
 from ._blocking import EpochPlan
 from ._layout import count_keys
+from ._memory import empty_aligned
 from ._exact import exact_mean
 from .data import as_ratings, encode_query_ids, rating_rows, split_pairs, to_triples
 
@@ -344,7 +345,9 @@ class MatrixFactorization:
         if given is None:
             # Drawn in float64 then cast, so float32 and float64 models start
             # from the same numbers.
-            return (rng.standard_normal(shape) * params["init_std"]).astype(params["dtype"])
+            out = empty_aligned(shape, params["dtype"])
+            out[...] = rng.standard_normal(shape) * params["init_std"]
+            return out
         arr = np.asarray(given)
         if arr.dtype.kind not in "iuf":
             raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
@@ -352,7 +355,9 @@ class MatrixFactorization:
             raise ValueError(f"{name} must have shape {shape} (n, n_factors), got {arr.shape}")
         if not np.isfinite(arr).all():
             raise ValueError(f"{name} contains NaN or infinity")
-        return np.array(arr, dtype=params["dtype"], order="C", copy=True)
+        out = empty_aligned(shape, params["dtype"])
+        out[...] = arr
+        return out
 
     def fit(self, X, y=None, *, columns=None, user_factors=None, item_factors=None,
             validation=None,
