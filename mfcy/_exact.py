@@ -19,6 +19,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from ._layout import half_units_sum
+
 _HALF = 26
 _SLICE = 1 << 26
 # frexp's exponent of a finite float64 is >= -1073; x = mantissa * 2**(e - 53).
@@ -34,16 +36,10 @@ def exact_sum(values):
     """
     x = np.ascontiguousarray(values, dtype=np.float64).ravel()
     # The common case first: whole or half stars. Twice each value is then an
-    # integer, and while the sum of their magnitudes stays below 2**53 every
-    # partial sum is an exactly representable integer, so numpy's float sum is
-    # exact in any order (four vectorized passes instead of the general path's
-    # ten, and no Python loop).
-    if len(x):
-        with np.errstate(over="ignore"):  # values near 1.8e308 -> inf: general path
-            doubled = x * 2.0  # exact: a power of two
-            magnitude = float(np.abs(doubled).sum())
-        if magnitude < 2.0**53 and np.array_equal(doubled, np.trunc(doubled)):
-            return Fraction(int(doubled.sum()), 2)
+    # integer, summed exactly as an int64 in one compiled pass.
+    doubled_sum = half_units_sum(x)
+    if doubled_sum is not None:
+        return Fraction(doubled_sum, 2)
     total = 0
     for start in range(0, len(x), _SLICE):
         part = x[start:start + _SLICE]

@@ -81,13 +81,15 @@ def _is_dataframe(X):
     return type(X).__name__ == "DataFrame" and hasattr(X, "columns")
 
 
-def as_ids(values, what):
+def as_ids(values, what, widen=True):
     """Validate one column of raw ids and return it as a 1-D numpy array.
 
     Integers (any width) become int64 (uint64 beyond int64's range is kept as
     uint64), integral floats become int64, strings become a numpy unicode
     array. Non-integral floats, NaN, booleans, complex numbers and mixed
-    object columns are a ``ValueError``.
+    object columns are a ``ValueError``. With ``widen=False`` integer ids keep
+    their own width (no copy of a million int32 ids just to encode them; the
+    sorted distinct ids that :func:`_encode` returns are int64 either way).
     """
     arr = np.asarray(values)
     if arr.ndim != 1:
@@ -101,11 +103,11 @@ def as_ids(values, what):
     if kind == "c":
         raise ValueError(f"{what} are complex numbers; ids must be integers or strings")
     if kind == "i":
-        return arr.astype(np.int64, copy=False)
+        return arr.astype(np.int64, copy=False) if widen else arr
     if kind == "u":
         if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
             return arr
-        return arr.astype(np.int64, copy=False)
+        return arr.astype(np.int64, copy=False) if widen or arr.dtype == np.uint64 else arr
     if kind == "f":
         if not np.isfinite(arr).all():
             raise ValueError(f"{what} contain NaN or infinity; ids must be integers or strings")
@@ -173,7 +175,13 @@ def as_ratings(values, what="ratings"):
 
 
 def _encode(ids):
-    """Sorted distinct ids and the index (int64 or int32) of each input id among them."""
+    """Sorted distinct ids and the index (int64 or int32) of each input id among them.
+
+    Integer ids of any width are accepted; the distinct ids come back as int64
+    (uint64 when they exceed int64), as :func:`as_ids` would have made them.
+    """
+    id_dtype = (ids.dtype if ids.dtype.kind not in "iu" or ids.dtype == np.uint64
+                else np.dtype(np.int64))
     if ids.dtype.kind in "iu" and len(ids):
         low, high = int(ids.min()), int(ids.max())
         # Ids that fill their range densely (MovieLens: 1..6040) are mapped by
@@ -181,20 +189,22 @@ def _encode(ids):
         # as np.unique, several times faster on a million ratings.
         if high - low <= 2 * len(ids) + 1_000_000:
             base = 0 if 0 <= low <= 1_000_000 else low  # skip the subtraction if cheap
-            offset = ids if base == 0 else ids - ids.dtype.type(base)
+            # In a type that holds the span (ids - low of int16 ids may not fit int16).
+            offset = ids if base == 0 else ids.astype(id_dtype) - id_dtype.type(base)
             present = np.zeros(high - base + 1, dtype=bool)
             present[offset] = True
             n_distinct = int(np.count_nonzero(present))
             index_dtype = np.int32 if n_distinct <= _INT32_MAX else np.int64
             index_of = np.cumsum(present, dtype=index_dtype)
             index_of -= 1
-            uniques = np.flatnonzero(present).astype(ids.dtype) + ids.dtype.type(base)
+            uniques = np.flatnonzero(present).astype(id_dtype) + id_dtype.type(base)
             return uniques, index_of[offset]
     # Otherwise search a sorted copy: np.unique(return_inverse=True) argsorts
     # and builds several arrays of the input's length (five times the ids).
     uniques = np.unique(ids)
     inverse = np.searchsorted(uniques, ids)
-    return uniques, inverse.astype(_index_dtype(len(uniques), 0), copy=False)
+    return (uniques.astype(id_dtype, copy=False),
+            inverse.astype(_index_dtype(len(uniques), 0), copy=False))
 
 
 def _index_dtype(n_users, n_items):
@@ -390,8 +400,8 @@ def to_triples(X, y=None, columns=None):
         if len(ratings) != len(users_raw):
             raise ValueError(f"X has {len(users_raw)} (user, item) pairs but y has "
                              f"{len(ratings)} ratings")
-        user_ids, users = _encode(as_ids(users_raw, "user ids"))
-        item_ids, items = _encode(as_ids(items_raw, "item ids"))
+        user_ids, users = _encode(as_ids(users_raw, "user ids", widen=False))
+        item_ids, items = _encode(as_ids(items_raw, "item ids", widen=False))
         parts = (users, items, ratings, user_ids, item_ids)
     users, items, ratings, user_ids, item_ids = parts
     if len(ratings) == 0:

@@ -37,3 +37,17 @@ def test_star_ratings_take_the_fast_path_and_agree_with_the_general_one():
     odd = stars + 0.1
     assert exact_sum(odd) == sum(Fraction(float(v)) for v in odd)
     assert exact_sum(odd[:5000]) + exact_sum(odd[5000:]) == exact_sum(odd)
+
+
+def test_half_units_sum_is_exact_or_declines():
+    from mfcy._layout import half_units_sum
+
+    big = np.full(100, 2.0**50) + np.arange(100) * 0.5  # sums past 2**53: int64 is exact
+    assert half_units_sum(big) == 2 * sum(Fraction(v) for v in big.tolist())
+    assert half_units_sum(np.array([-2.5, 1.0, -0.5])) == -4
+    assert half_units_sum(np.zeros(0)) == 0
+    assert half_units_sum(np.array([1.0, 0.25])) is None  # not a multiple of 1/2
+    assert half_units_sum(np.array([2.0**52 + 0.5])) is None  # twice it reaches 2**53
+    assert half_units_sum(np.array([1e308, 1.0])) is None  # twice it overflows
+    assert half_units_sum(np.full(2000, 2.0**51)) is None  # the total could leave int64
+    assert exact_sum(np.full(2000, 2.0**51)) == 2000 * 2**51  # the general path takes it

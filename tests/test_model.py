@@ -319,3 +319,27 @@ def test_small_fits_run_on_one_thread_with_the_same_result(monkeypatch):
     threaded = small_model(n_threads=2).fit(R)
     assert set(calls) == {2}
     np.testing.assert_array_equal(small.user_factors_, threaded.user_factors_)
+
+
+@pytest.mark.parametrize("id_dtype", [np.int8, np.int16, np.int32, np.uint16, np.uint32])
+def test_narrow_integer_ids_fit_like_int64_ids(id_dtype):
+    # Narrow ids are encoded without widening them first; the id maps are
+    # int64 all the same, and the fit is the one of the int64 ids.
+    rng = np.random.default_rng(3)
+    info = np.iinfo(id_dtype)
+    # Ids at both ends of the type: a span wider than the type itself can hold.
+    user_pool = np.array([info.min, info.min + 1, 0, 5, info.max - 1, info.max])
+    item_pool = np.array([info.min, 1, 2, info.max])
+    users = rng.choice(user_pool, 60)
+    items = rng.choice(item_pool, 60)
+    ratings = rng.uniform(1, 5, 60)
+    narrow = np.column_stack([users, items]).astype(id_dtype)
+    wide = narrow.astype(np.int64)
+    kwargs = dict(n_factors=2, n_epochs=3, random_state=0)
+    a = MatrixFactorization(**kwargs).fit(narrow, ratings)
+    b = MatrixFactorization(**kwargs).fit(wide, ratings)
+    assert a.users_.dtype == b.users_.dtype == np.int64
+    np.testing.assert_array_equal(a.users_, b.users_)
+    np.testing.assert_array_equal(a.items_, b.items_)
+    np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
+    np.testing.assert_array_equal(a.predict(narrow), b.predict(wide))
