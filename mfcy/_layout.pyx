@@ -226,3 +226,186 @@ def half_units_sum(const double[::1] values):
     if not ok or magnitude >= 4611686018427387904.0:  # 2**62
         return None
     return int(total)
+
+
+def block_layout(const index_t[::1] users, const index_t[::1] items, const double[::1] ratings,
+                 const int64_t[::1] user_block, const int64_t[::1] item_block,
+                 Py_ssize_t n_blocks, real_t[::1] out_ratings):
+    """Triples in any order -> the block layout, in two counting-sort passes.
+
+    The result is what :func:`sort_by_user_item` followed by
+    :func:`bucket_by_block` gives (blocks row-major, the canonical (user, item)
+    order inside each), without the canonical copy in between: pass 1 groups
+    the ratings by item, pass 2 scatters them, item by item, to one running
+    position per (user, item block), the positions ordered by (user block,
+    item block, user). ``user_block`` must be non-decreasing (contiguous
+    blocks of users). The ratings are converted to ``out_ratings``' type on
+    the way (``out_ratings`` has the length of ``ratings``).
+
+    Returns
+    -------
+    (users, items, block_sizes), or None
+        None as soon as a (user, item) pair turns out to repeat: duplicates
+        must be averaged, which the canonical path does.
+    """
+    cdef Py_ssize_t n = users.shape[0]
+    cdef Py_ssize_t n_users = user_block.shape[0], n_items = item_block.shape[0]
+    cdef Py_ssize_t B = n_blocks
+    cdef Py_ssize_t t, j, u, i, a, b, first, last
+    cdef int64_t dst, running = 0, slot
+    index_dtype = np.int32 if index_t is int32_t else np.int64
+    real_dtype = np.float32 if real_t is float else np.float64
+    item_starts_arr = np.zeros(n_items + 1, dtype=np.int64)
+    # One slot per (user, item block): its ratings' count, then where they go.
+    slots_arr = np.zeros(n_users * B, dtype=np.int64)
+    begins_arr = np.empty(n_users * B, dtype=np.int64)
+    sizes_arr = np.zeros(B * B, dtype=np.int64)
+    first_user_arr = np.zeros(B + 1, dtype=np.int64)
+    mid_users_arr = np.empty(n, dtype=index_dtype)
+    mid_ratings_arr = np.empty(n, dtype=real_dtype)
+    out_users_arr = np.empty(n, dtype=index_dtype)
+    out_items_arr = np.empty(n, dtype=index_dtype)
+    cdef int64_t[::1] item_starts = item_starts_arr
+    cdef int64_t[::1] slots = slots_arr
+    cdef int64_t[::1] begins = begins_arr
+    cdef int64_t[::1] sizes = sizes_arr
+    cdef int64_t[::1] first_user = first_user_arr
+    cdef index_t[::1] mid_users = mid_users_arr
+    cdef real_t[::1] mid_ratings = mid_ratings_arr
+    cdef index_t[::1] out_users = out_users_arr
+    cdef index_t[::1] out_items = out_items_arr
+    cdef bint repeated = False
+    _histogram_starts(items, item_starts)
+    with nogil:
+        for t in range(n):
+            slots[users[t] * B + item_block[items[t]]] += 1
+        # Users of block a are first_user[a] .. first_user[a + 1] - 1.
+        for u in range(n_users):
+            first_user[user_block[u] + 1] = u + 1
+        for a in range(1, B + 1):
+            if first_user[a] < first_user[a - 1]:
+                first_user[a] = first_user[a - 1]
+        # Slot starts in (user block, item block, user) order.
+        for a in range(B):
+            for b in range(B):
+                for u in range(first_user[a], first_user[a + 1]):
+                    slot = u * B + b
+                    dst = slots[slot]
+                    slots[slot] = running
+                    begins[slot] = running
+                    running += dst
+                    sizes[a * B + b] += dst
+        # Pass 1, by item (ratings converted to the kernel's type here).
+        for t in range(n):
+            dst = item_starts[items[t]]
+            item_starts[items[t]] = dst + 1
+            mid_users[dst] = users[t]
+            mid_ratings[dst] = <real_t>ratings[t]
+        # Pass 2, item by item (so each slot receives its items in order).
+        j = 0
+        for i in range(n_items):
+            b = item_block[i]
+            while j < item_starts[i]:
+                slot = mid_users[j] * B + b
+                dst = slots[slot]
+                if dst > begins[slot] and out_items[dst - 1] == i:
+                    repeated = True
+                    break
+                slots[slot] = dst + 1
+                out_users[dst] = mid_users[j]
+                out_items[dst] = <index_t>i
+                out_ratings[dst] = mid_ratings[j]
+                j += 1
+            if repeated:
+                break
+    if repeated:
+        return None
+    return out_users_arr, out_items_arr, sizes_arr
+
+
+def items_by_user(const index_t[::1] users, const index_t[::1] items, Py_ssize_t n_users):
+    """Each user's items, user by user, keeping their order: (indptr, items).
+
+    From the block layout this is the canonical order (a user's items come
+    block by block, item blocks in increasing order, sorted inside each).
+    """
+    cdef Py_ssize_t n = users.shape[0]
+    cdef Py_ssize_t t
+    cdef int64_t dst
+    index_dtype = np.int32 if index_t is int32_t else np.int64
+    starts_arr = np.zeros(n_users + 1, dtype=np.int64)
+    out_arr = np.empty(n, dtype=index_dtype)
+    cdef int64_t[::1] starts = starts_arr
+    cdef index_t[::1] out = out_arr
+    _histogram_starts(users, starts)
+    indptr = starts_arr.copy()
+    with nogil:
+        for t in range(n):
+            dst = starts[users[t]]
+            starts[users[t]] = dst + 1
+            out[dst] = items[t]
+    return indptr, out_arr
+
+
+ctypedef fused id_t:
+    int32_t
+    int64_t
+
+
+def encode_dense_ids(const id_t[:] ids, Py_ssize_t max_span):
+    """Sorted distinct ids and each id's index among them, by a lookup table.
+
+    For integer ids that fill their range densely (MovieLens: 1..6040): two
+    passes over the ids (their range, then the table lookups) and a table the
+    size of the range, where sorting would be O(n log n). ``ids`` may be a
+    strided view (one column of an (n, 2) array), which is read in place.
+
+    Returns
+    -------
+    (uniques, index) or None
+        ``uniques`` int64, ``index`` int32 (int64 past 2**31 - 1 distinct
+        ids); None when ``ids`` is empty or its range exceeds ``max_span``.
+    """
+    cdef Py_ssize_t n = ids.shape[0]
+    cdef Py_ssize_t t
+    cdef int64_t low, high, value, n_distinct = 0, span
+    if n == 0:
+        return None
+    low = high = ids[0]
+    with nogil:
+        for t in range(1, n):
+            value = ids[t]
+            if value < low:
+                low = value
+            elif value > high:
+                high = value
+    # high - low of int64 ids can overflow int64: compare in Python ints.
+    if int(high) - int(low) >= max_span:
+        return None
+    span = high - low + 1
+    table_arr = np.zeros(span, dtype=np.int64)
+    cdef int64_t[::1] table = table_arr
+    with nogil:
+        for t in range(n):
+            table[ids[t] - low] = 1
+        for t in range(span):  # running count: the index of each present id
+            if table[t]:
+                table[t] = n_distinct
+                n_distinct += 1
+            else:
+                table[t] = -1
+    uniques = np.flatnonzero(table_arr >= 0).astype(np.int64) + low
+    index_arr = np.empty(n, dtype=np.int32 if n_distinct <= 2147483647 else np.int64)
+    cdef int32_t[::1] index32
+    cdef int64_t[::1] index64
+    if index_arr.dtype == np.int32:
+        index32 = index_arr
+        with nogil:
+            for t in range(n):
+                index32[t] = <int32_t>table[ids[t] - low]
+    else:
+        index64 = index_arr
+        with nogil:
+            for t in range(n):
+                index64[t] = table[ids[t] - low]
+    return uniques, index_arr

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Triples", "to_triples", "encode_query_ids", "as_ids", "DEFAULT_COLUMNS"]
+__all__ = ["Triples", "Encoded", "to_triples", "to_encoded", "encode_query_ids", "as_ids",
+           "DEFAULT_COLUMNS"]
 
 _INT32_MAX = np.iinfo(np.int32).max
 
@@ -68,6 +69,31 @@ class Triples:
 
     def __len__(self):
         return len(self.ratings)
+
+
+@dataclass
+class Encoded:
+    """Observed ratings as dense indices, in no particular order.
+
+    :func:`to_encoded` returns them in input order with duplicates not yet
+    merged; :func:`to_triples` sorts and merges them into :class:`Triples`.
+    The indices have the dtype :class:`Triples` would have (int32 unless there
+    are too many ids).
+    """
+
+    users: np.ndarray
+    items: np.ndarray
+    ratings: np.ndarray
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+
+    @property
+    def n_users(self):
+        return len(self.user_ids)
+
+    @property
+    def n_items(self):
+        return len(self.item_ids)
 
 
 def _is_sparse(X):
@@ -182,6 +208,14 @@ def _encode(ids):
     """
     id_dtype = (ids.dtype if ids.dtype.kind not in "iu" or ids.dtype == np.uint64
                 else np.dtype(np.int64))
+    if ids.dtype in (np.int32, np.int64) and ids.ndim == 1:
+        # The common id types, compiled: one pass for the range, one for the
+        # lookups, reading a column of an (n, 2) array in place.
+        from ._layout import encode_dense_ids
+
+        encoded = encode_dense_ids(ids, 2 * len(ids) + 1_000_001)
+        if encoded is not None:
+            return encoded
     if ids.dtype.kind in "iu" and len(ids):
         low, high = int(ids.min()), int(ids.max())
         # Ids that fill their range densely (MovieLens: 1..6040) are mapped by
@@ -216,9 +250,9 @@ def _canonical(users, items, ratings, user_ids, item_ids):
     """Sort by (user, item) and average duplicates.
 
     A compiled counting sort (:func:`mfcy._layout.sort_by_user_item`), O(n);
-    it holds the inputs, one int32 array of positions and the sorted outputs
-    in the narrow index dtype at once (a fit of 10 M ratings must not make
-    many copies of them).
+    it holds the inputs, one (user, rating) buffer between its two passes and
+    the sorted outputs at once (a fit of 10 M ratings must not make many
+    copies of them).
     """
     from ._layout import sort_by_user_item
 
@@ -356,8 +390,8 @@ def split_pairs(X, what="X"):
     return arr[:, 0], arr[:, 1]
 
 
-def to_triples(X, y=None, columns=None):
-    """Turn any accepted input form into :class:`Triples`.
+def to_encoded(X, y=None, columns=None):
+    """Turn any accepted input form into :class:`Encoded` triples (in input order).
 
     Parameters
     ----------
@@ -373,7 +407,7 @@ def to_triples(X, y=None, columns=None):
 
     Returns
     -------
-    Triples
+    Encoded
 
     Raises
     ------
@@ -406,7 +440,21 @@ def to_triples(X, y=None, columns=None):
     users, items, ratings, user_ids, item_ids = parts
     if len(ratings) == 0:
         raise ValueError("no observed ratings: the input has no known entry to learn from")
-    return _canonical(users, items, ratings, user_ids, item_ids)
+    dtype = _index_dtype(len(user_ids), len(item_ids))
+    return Encoded(np.ascontiguousarray(users, dtype=dtype),
+                   np.ascontiguousarray(items, dtype=dtype),
+                   np.ascontiguousarray(ratings, dtype=np.float64), user_ids, item_ids)
+
+
+def to_triples(X, y=None, columns=None):
+    """Turn any accepted input form into :class:`Triples` (canonical order).
+
+    :func:`to_encoded` followed by the sort by (user, item) and the averaging
+    of duplicates; same parameters and errors.
+    """
+    encoded = to_encoded(X, y, columns=columns)
+    return _canonical(encoded.users, encoded.items, encoded.ratings, encoded.user_ids,
+                      encoded.item_ids)
 
 
 def encode_query_ids(ids, known, what):

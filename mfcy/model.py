@@ -19,7 +19,8 @@ from ._blocking import EpochPlan
 from ._layout import count_keys
 from ._memory import empty_aligned
 from ._exact import exact_mean
-from .data import as_ratings, encode_query_ids, rating_rows, split_pairs, to_triples
+from .data import (Encoded, _canonical, as_ratings, encode_query_ids, rating_rows,
+                   split_pairs, to_encoded, to_triples)
 
 __all__ = ["MatrixFactorization", "DivergenceError"]
 
@@ -427,41 +428,71 @@ class MatrixFactorization:
         params = self._validated_params()
         if callback is not None and not callable(callback):
             raise ValueError(f"callback must be callable, got {callback!r}")
-        triples = to_triples(X, y, columns=columns)
+        data = to_encoded(X, y, columns=columns)
         dtype = params["dtype"]
+        n_users, n_items = data.n_users, data.n_items
+        # The shuffled layout straight from the input (two compiled passes);
+        # the canonical (user, item) triples for the lesson's serial path and
+        # for input with duplicate pairs, which are averaged first.
+        plan = (EpochPlan.from_encoded(data.users, data.items, data.ratings, n_users, n_items,
+                                       params["n_blocks"], dtype)
+                if self.shuffle else None)
+        triples = None
+        if plan is None:
+            triples = _canonical(data.users, data.items, data.ratings, data.user_ids,
+                                 data.item_ids)
+            ratings64 = triples.ratings
+            with np.errstate(over="ignore"):  # reported below, as a ValueError
+                ratings = ratings64.astype(dtype, copy=False)
+            # The training pairs, as a compact CSR of item indices per user:
+            # recommendations exclude what a user already rated.
+            seen_indptr = np.zeros(n_users + 1, dtype=np.int64)
+            np.cumsum(count_keys(triples.users, n_users), out=seen_indptr[1:])
+            seen_items = triples.items
+            train_users, train_items = triples.users, triples.items
+        else:
+            # No pair repeats, so these are the same values in another order.
+            ratings64, ratings = data.ratings, plan.ratings
+            seen_indptr, seen_items = plan.seen_indptr, plan.seen_items
+            train_users, train_items = plan.users, plan.items
+        # What the rest needs of the ids: the id maps and the index dtype (the
+        # input-order index arrays are let go).
+        ids = Encoded(train_users, train_items, ratings, data.user_ids, data.item_ids)
+        del data
         rng = np.random.default_rng(self.random_state)
         k = params["n_factors"]
-        P = self._initial_factors(user_factors, (triples.n_users, k), "user_factors", rng, params)
-        Q = self._initial_factors(item_factors, (triples.n_items, k), "item_factors", rng, params)
-        with np.errstate(over="ignore"):  # reported below, as a ValueError
-            ratings = triples.ratings.astype(dtype, copy=False)
+        P = self._initial_factors(user_factors, (n_users, k), "user_factors", rng, params)
+        Q = self._initial_factors(item_factors, (n_items, k), "item_factors", rng, params)
         if not np.isfinite(ratings).all():
             raise ValueError(f"ratings overflow {dtype.name} (largest magnitude "
-                             f"{np.abs(triples.ratings).max():.3g})")
+                             f"{np.abs(ratings64).max():.3g})")
         # Exact (order-independent), so that a fit on a cluster, which sums the
         # ratings in parts, finds the same mean to the last bit.
-        global_mean = exact_mean(triples.ratings)
-        rating_range = (float(triples.ratings.min()), float(triples.ratings.max()))
+        global_mean = exact_mean(ratings64)
+        rating_range = (float(ratings64.min()), float(ratings64.max()))
         # From here on only the kernel's copy of the ratings is needed: let the
         # float64 one go (a fit must not hold more copies of the ratings than it
         # uses; with float64 factors the two are one array anyway).
-        triples.ratings = ratings
+        del ratings64
+        if triples is not None:
+            triples.ratings = ratings
         biased = bool(self.biased)
-        n_bias_users, n_bias_items = ((triples.n_users, triples.n_items) if biased else (0, 0))
+        n_bias_users, n_bias_items = ((n_users, n_items) if biased else (0, 0))
         user_bias = np.zeros(n_bias_users, dtype=dtype)
         item_bias = np.zeros(n_bias_items, dtype=dtype)
         if self.warm_start and hasattr(self, "user_factors_"):
-            self._warm_start_state(triples, P, Q, user_bias, item_bias,
+            self._warm_start_state(ids, P, Q, user_bias, item_bias,
                                    keep_users=user_factors is None,
                                    keep_items=item_factors is None)
         params["n_threads"] = max(1, min(params["n_threads"],
                                          len(ratings) * k // MIN_WORK_PER_THREAD))
         # Checked before any fitted state is replaced: a bad validation set
         # leaves a fitted model as it was.
-        monitor = _EpochMonitor(self, validation, callback, params, triples, dtype, columns)
-
-        plan = EpochPlan(triples.users, triples.items, ratings, triples.n_users,
-                         triples.n_items, params["n_blocks"], self.shuffle, rng)
+        monitor = _EpochMonitor(self, validation, callback, params, ids, dtype, columns)
+        if plan is None:
+            plan = EpochPlan(triples.users, triples.items, ratings, n_users, n_items,
+                             params["n_blocks"], self.shuffle, rng)
+            del triples
         n = len(ratings)
         history = {"sgd_mse": [], "epoch_seconds": []}
         if self.track_loss:
@@ -470,18 +501,13 @@ class MatrixFactorization:
             history["loss_seconds"] = []
         sequential = self.update == "sequential"
 
-        self.users_, self.items_ = triples.user_ids, triples.item_ids
+        self.users_, self.items_ = ids.user_ids, ids.item_ids
         self.global_mean_ = global_mean
         self.rating_range_ = rating_range
         self.history_ = history
         self.n_epochs_ = 0
         self._set_state(P, Q, user_bias, item_bias, biased)
-        # The training interactions, as a compact CSR of item indices per user
-        # (the canonical triples are sorted by user, then item): recommendations
-        # exclude what a user already rated.
-        self._seen_indptr = np.zeros(triples.n_users + 1, dtype=np.int64)
-        np.cumsum(count_keys(triples.users, triples.n_users), out=self._seen_indptr[1:])
-        self._seen_items = triples.items
+        self._seen_indptr, self._seen_items = seen_indptr, seen_items
         self.__dict__.pop("best_epoch_", None)
 
         with _interrupt_after_epoch() as interrupt:
@@ -496,7 +522,7 @@ class MatrixFactorization:
                                      biased, sequential, params["n_threads"])
                 sgd_done = time.perf_counter()
                 if self.track_loss:
-                    loss, _ = self._error_sums(triples.users, triples.items, ratings,
+                    loss, _ = self._error_sums(train_users, train_items, ratings,
                                                params["n_threads"])
                     history["loss_seconds"].append(time.perf_counter() - sgd_done)
                     finite = math.isfinite(loss)
@@ -512,7 +538,7 @@ class MatrixFactorization:
                 if not (math.isfinite(sse) and finite):
                     self._forget_fit()
                     raise _diverged(epoch + 1, self.learning_rate,
-                                    float(np.abs(triples.ratings).max()))
+                                    float(np.abs(ratings).max()))
                 history["sgd_mse"].append(sse / n)
                 history["epoch_seconds"].append(sgd_done - start)
                 if self.track_loss:

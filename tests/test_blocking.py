@@ -90,3 +90,30 @@ def test_no_shuffle_is_the_canonical_order_walked_in_storage_order(rng):
     visit_order, strata, stride = plan.draw(rng)
     np.testing.assert_array_equal(visit_order, np.arange(plan.n_chunks))
     assert stride == 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_blocks", [1, 3, 8])
+def test_the_plan_from_encoded_triples_is_the_plan_from_canonical_ones(rng, dtype, n_blocks):
+    users, items, ratings, n_users, n_items = canonical(rng)
+    order = rng.permutation(len(ratings))  # any input order
+    fast = EpochPlan.from_encoded(users[order], items[order], ratings[order], n_users,
+                                  n_items, n_blocks, dtype, chunk_size=16)
+    slow = EpochPlan(users, items, ratings.astype(dtype), n_users, n_items, n_blocks, True,
+                     rng, chunk_size=16)
+    for name in ("users", "items", "ratings", "chunk_bounds", "block_chunks"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name), err_msg=name)
+    assert fast.ratings.dtype == dtype and fast.n_blocks == n_blocks
+    # The seen-items CSR is the canonical order, user by user.
+    np.testing.assert_array_equal(fast.seen_items, items)
+    np.testing.assert_array_equal(fast.seen_indptr,
+                                  np.concatenate([[0], np.cumsum(np.bincount(users,
+                                                                             minlength=n_users))]))
+
+
+def test_the_plan_from_encoded_triples_declines_repeated_pairs(rng):
+    users, items, ratings, n_users, n_items = canonical(rng)
+    users = np.append(users, users[5])
+    items = np.append(items, items[5])
+    ratings = np.append(ratings, 1.0)
+    assert EpochPlan.from_encoded(users, items, ratings, n_users, n_items, 3, np.float32) is None

@@ -72,3 +72,25 @@ def test_count_keys_is_bincount(rng, index_dtype):
     counts = count_keys(keys, 20)
     assert counts.dtype == np.int64
     np.testing.assert_array_equal(counts, np.bincount(keys, minlength=20))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_encode_dense_ids_is_np_unique_on_a_strided_column(rng, dtype):
+    from mfcy._layout import encode_dense_ids
+
+    pairs = rng.integers(-50, 400, (3000, 2)).astype(dtype)
+    column = pairs[:, 1]  # strided: read in place
+    uniques, index = encode_dense_ids(column, 10_000)
+    expected_uniques, expected_index = np.unique(column, return_inverse=True)
+    np.testing.assert_array_equal(uniques, expected_uniques)
+    np.testing.assert_array_equal(index, expected_index)
+    assert uniques.dtype == np.int64 and index.dtype == np.int32
+
+
+def test_encode_dense_ids_declines_sparse_ranges_and_empty_input():
+    from mfcy._layout import encode_dense_ids
+
+    assert encode_dense_ids(np.array([0, 10**12], dtype=np.int64), 1000) is None
+    extremes = np.array([np.iinfo(np.int64).min, np.iinfo(np.int64).max])  # no overflow
+    assert encode_dense_ids(extremes, 1000) is None
+    assert encode_dense_ids(np.zeros(0, dtype=np.int32), 1000) is None

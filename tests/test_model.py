@@ -343,3 +343,21 @@ def test_narrow_integer_ids_fit_like_int64_ids(id_dtype):
     np.testing.assert_array_equal(a.items_, b.items_)
     np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
     np.testing.assert_array_equal(a.predict(narrow), b.predict(wide))
+
+
+def test_repeated_pairs_take_the_canonical_path_with_the_same_result():
+    # A fit whose input repeats a pair averages it (the canonical path); the
+    # same ratings with the pair given once, already averaged, fit the same.
+    rng = np.random.default_rng(4)
+    users, items, ratings = random_triples(rng, 40, 30, 0.3)
+    X = np.column_stack([users, items])
+    twice = np.vstack([X, X[:1]])
+    y_twice = np.append(ratings, 2 * 3.0 - ratings[0])  # the pair's mean is 3.0
+    y_once = ratings.copy()
+    y_once[0] = 3.0
+    kwargs = dict(n_factors=3, n_epochs=4, random_state=1)
+    a = MatrixFactorization(**kwargs).fit(twice, y_twice)
+    b = MatrixFactorization(**kwargs).fit(X, y_once)
+    np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
+    assert a.global_mean_ == b.global_mean_
+    np.testing.assert_array_equal(a._seen_items, b._seen_items)
