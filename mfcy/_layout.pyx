@@ -184,13 +184,13 @@ def count_keys(const index_t[::1] keys, Py_ssize_t n):
     ``np.bincount`` of int32 keys first converts them to int64: this is
     several times faster on a million ratings.
     """
-    counts_arr = np.zeros(n + 1, dtype=np.int64)
+    counts_arr = np.zeros(n, dtype=np.int64)
     cdef int64_t[::1] counts = counts_arr
     cdef Py_ssize_t t
     with nogil:
         for t in range(keys.shape[0]):
-            counts[keys[t] + 1] += 1
-    return counts_arr[1:]
+            counts[keys[t]] += 1
+    return counts_arr
 
 
 def half_units_sum(const double[::1] values):
