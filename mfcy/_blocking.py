@@ -15,9 +15,11 @@ Why this shape:
   to every chunk length, so each walk is a permutation of its chunk; the
   primes are picked so that a full chunk's step spreads the visits, see
   :func:`_good_strides`).
-* The layout is the canonical (user, item) order bucketed by block with a
-  stable counting sort (:func:`mfcy._layout.bucket_by_block`): no random
-  permutation and no random gathers at set-up.
+* The layout is the canonical (user, item) order bucketed by block, made by
+  counting sorts: no random permutation and no random gathers at set-up. A
+  fit builds it straight from its input in two passes
+  (:meth:`EpochPlan.from_encoded`); from canonical triples (duplicates
+  averaged first) it is one stable pass (:func:`mfcy._layout.bucket_by_block`).
   Walking a user-sorted chunk in order would chain updates of one user row
   (each waiting for the last); the stride interleaves the chunk's users
   instead, while the chunk (12 KB) stays in L1.

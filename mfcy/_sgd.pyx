@@ -18,11 +18,15 @@ epoch visits the blocks stratum by stratum: stratum ``s`` is the blocks
 no user and no item, so they run in parallel (``prange``) and the result does
 not depend on how many threads ran them or in which order they finished. Inside
 block ``b`` the chunks are visited in the order ``visit_order[block_chunks[b]:
-block_chunks[b + 1]]``, each chunk front to back. Re-drawing the strata and the
-chunk order each epoch shuffles the visit without gathering per rating.
+block_chunks[b + 1]]``, each chunk of ``n`` positions walked as ``(j * stride) % n``.
+Re-drawing the strata, the chunk order and the stride each epoch shuffles the
+visit without gathering per rating.
 
-The serial lesson path is the special case of one block, one stratum and the
-chunks in storage order.
+The serial lesson path is the special case of one block, one stratum, the
+chunks in storage order and a stride of 1.
+
+This module dispatches; the loops over a chunk are C, in ``_sgd_kernel.h``
+(k-specialised copies, compiled for SSE2 and for AVX2+FMA).
 """
 
 from libc.stdint cimport int32_t, int64_t
