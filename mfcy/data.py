@@ -37,19 +37,21 @@ DEFAULT_COLUMNS = ("user", "item", "rating")
 
 
 @dataclass
-class Triples:
-    """Observed ratings in canonical form.
+class Encoded:
+    """Observed ratings as dense indices, in no particular order.
+
+    :func:`to_encoded` returns them in input order with duplicates not yet
+    merged; :func:`to_triples` sorts and merges them into :class:`Triples`.
+    The indices have the dtype :class:`Triples` would have (int32 unless there
+    are too many ids).
 
     Attributes
     ----------
     users, items : ndarray of int32 or int64
-        Dense indices, sorted by (user, item), no repeated pair.
+        Dense indices.
     ratings : ndarray of float64
-        One rating per pair (the mean of the pair's duplicates).
     user_ids, item_ids : ndarray
         Sorted distinct ids: index ``j`` stands for ``user_ids[j]``.
-    n_duplicates : int
-        How many input rows were merged into another row of the same pair.
     """
 
     users: np.ndarray
@@ -57,7 +59,6 @@ class Triples:
     ratings: np.ndarray
     user_ids: np.ndarray
     item_ids: np.ndarray
-    n_duplicates: int = 0
 
     @property
     def n_users(self):
@@ -72,28 +73,19 @@ class Triples:
 
 
 @dataclass
-class Encoded:
-    """Observed ratings as dense indices, in no particular order.
+class Triples(Encoded):
+    """Observed ratings in canonical form: :class:`Encoded` sorted and merged.
 
-    :func:`to_encoded` returns them in input order with duplicates not yet
-    merged; :func:`to_triples` sorts and merges them into :class:`Triples`.
-    The indices have the dtype :class:`Triples` would have (int32 unless there
-    are too many ids).
+    ``users`` and ``items`` are sorted by (user, item) with no repeated pair;
+    ``ratings`` holds one rating per pair (the mean of the pair's duplicates).
+
+    Attributes
+    ----------
+    n_duplicates : int
+        How many input rows were merged into another row of the same pair.
     """
 
-    users: np.ndarray
-    items: np.ndarray
-    ratings: np.ndarray
-    user_ids: np.ndarray
-    item_ids: np.ndarray
-
-    @property
-    def n_users(self):
-        return len(self.user_ids)
-
-    @property
-    def n_items(self):
-        return len(self.item_ids)
+    n_duplicates: int = 0
 
 
 def _is_sparse(X):
