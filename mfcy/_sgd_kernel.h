@@ -44,18 +44,22 @@
 /* Rows of P and Q are fetched this many ratings ahead when they do not sit in
  * the caches anyway (the SGD loop then waits on memory, not on arithmetic). */
 #define MFCY_PREFETCH_DISTANCE 8
+#define MFCY_CACHE_LINE 64
 
 #if defined(__GNUC__) || defined(__clang__)
 #define MFCY_RESTRICT __restrict__
 #define MFCY_INLINE static inline __attribute__((always_inline))
 /* rw=1: we are about to write the row; locality 3: keep it in every cache. */
 #define mfcy_prefetch(addr) __builtin_prefetch((const void *)(addr), 1, 3)
+/* rw=0: a row the loss pass only reads. */
+#define mfcy_prefetch_read(addr) __builtin_prefetch((const void *)(addr), 0, 3)
 #define MFCY_PRAGMA(x) _Pragma(#x)
 #define MFCY_SIMD MFCY_PRAGMA(omp simd)
 #else
 #define MFCY_RESTRICT
 #define MFCY_INLINE static inline
 #define mfcy_prefetch(addr) ((void)0)
+#define mfcy_prefetch_read(addr) ((void)0)
 #define MFCY_SIMD
 #endif
 
@@ -271,11 +275,12 @@ MFCY_DEFINE_PLAIN_DOT(mfcy_dot_d, double)
             const T *p = P + (Py_ssize_t)u * k;                                        \
             const T base = biased ? mu + user_bias[u] : (T)0;                          \
             do {                                                                       \
-                /* Items come in random order (users in sorted order: no need). */     \
+                /* Items come in random order: fetch a coming item's whole row */      \
+                /* (100 floats span 7 cache lines); the user's row is reused.  */      \
                 if (t + MFCY_PREFETCH_DISTANCE < stop) {                               \
                     const char *ahead = (const char *)(Q + (Py_ssize_t)items[t + MFCY_PREFETCH_DISTANCE] * k); \
-                    for (Py_ssize_t b = 0; b < k * (Py_ssize_t)sizeof(T); b += 64)      \
-                        __builtin_prefetch(ahead + b, 0, 3);                           \
+                    for (Py_ssize_t b = 0; b < k * (Py_ssize_t)sizeof(T); b += MFCY_CACHE_LINE) \
+                        mfcy_prefetch_read(ahead + b);                                 \
                 }                                                                      \
                 const I i = items[t];                                                  \
                 const T *q = Q + (Py_ssize_t)i * k;                                    \
