@@ -1,26 +1,22 @@
 """mfcy: collaborative filtering by matrix factorization, with a compiled SGD kernel.
 
-Public names: :class:`MatrixFactorization`, :class:`DivergenceError`,
-:func:`build_info`, and the
+Public names: :class:`MatrixFactorization`, the exceptions
+:class:`DivergenceError` and :class:`NotFittedError` (and
+:class:`mfcy.io.ModelFileError`), :func:`build_info`, and the
 modules :mod:`mfcy.datasets`, :mod:`mfcy.metrics`, :mod:`mfcy.model_selection` and
 :mod:`mfcy.plotting`.
 """
 
-import os as _os
 from importlib.metadata import PackageNotFoundError, version as _version
 
-# OpenMP threads that wait at a barrier spin by default. The kernel meets a
-# barrier after every stratum, and on a busy machine (a CI runner, a laptop
-# running a browser) a spinning thread steals the core its partner needs: a
-# 2-thread ML-1M fit took 4.4 s instead of 0.9 s. Sleeping waits cost a few
-# microseconds per barrier on an idle machine. Read once, when the OpenMP
-# runtime loads (so only if mfcy is the first to load it); the user's own
-# setting always wins.
-if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
-    _os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+from ._openmp import load_extensions as _load_extensions
+
+# First, before any module imports an extension: see mfcy/_openmp.py.
+_load_extensions()
 
 from . import datasets, metrics, model_selection
-from .model import DivergenceError, MatrixFactorization
+from .exceptions import DivergenceError, ModelFileError, NotFittedError
+from .model import MatrixFactorization
 
 try:
     __version__ = _version("mfcy")
@@ -58,5 +54,5 @@ def build_info():
             "sanitizers": _sgd.sanitizers()}
 
 
-__all__ = ["MatrixFactorization", "DivergenceError", "build_info", "datasets", "metrics",
+__all__ = ["MatrixFactorization", "DivergenceError", "NotFittedError", "build_info", "datasets", "metrics",
            "model_selection", "__version__"]

@@ -301,16 +301,17 @@ def test_plots_return_axes_and_save(tmp_path):
 
 
 def test_small_fits_run_on_one_thread_with_the_same_result(monkeypatch):
+    import mfcy._sgd
     import mfcy.model
 
     calls = []
-    real_epoch = mfcy.model._sgd.sgd_epoch
+    real_epoch = mfcy._sgd.sgd_epoch
 
     def spy(*args):
         calls.append(args[-1])  # n_threads is the kernel's last argument
         return real_epoch(*args)
 
-    monkeypatch.setattr(mfcy.model._sgd, "sgd_epoch", spy)
+    monkeypatch.setattr(mfcy._sgd, "sgd_epoch", spy)
     R = make_low_rank(30, 20, 3, 0.5, random_state=0)
     small = small_model(n_threads=2).fit(R)
     assert set(calls) == {1}
