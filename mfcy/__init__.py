@@ -7,8 +7,6 @@ modules :mod:`mfcy.datasets`, :mod:`mfcy.metrics`, :mod:`mfcy.model_selection` a
 :mod:`mfcy.plotting`.
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
-
 from ._openmp import load_extensions as _load_extensions
 
 # First, before any module imports an extension: see mfcy/_openmp.py.
@@ -17,12 +15,7 @@ _load_extensions()
 from . import datasets, metrics, model_selection
 from .exceptions import DivergenceError, ModelFileError, NotFittedError
 from .model import MatrixFactorization
-
-try:
-    __version__ = _version("mfcy")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
-
+from ._version import __version__
 
 
 def build_info():

@@ -483,7 +483,7 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="mfcy", description="Matrix factorization for explicit ratings.",
         epilog="Run 'mfcy COMMAND --help' for a command's options.")
-    from . import __version__
+    from ._version import __version__
 
     parser.add_argument("--version", action="version", version=f"mfcy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -50,7 +50,7 @@ _ARRAYS = ("params", "history", "user_factors", "item_factors", "user_bias", "it
 
 
 def _mfcy_version():
-    from . import __version__
+    from ._version import __version__
 
     return __version__
 

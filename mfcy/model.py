@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 
 from ._blocking import EpochPlan
 from ._layout import count_keys
 from ._memory import empty_aligned
 from ._exact import exact_mean
-from ._params import (Anything, Boolean, Choice, Dtype, Integer, Real, available_cores,
-                      validate)
+from ._params import Anything, Boolean, Choice, Dtype, Integer, Real, available_cores
 from ._fold_in import fold_in_users
-from ._state import FittedAttributes, current, install, register_model
+from ._recommend import reconstruct, recommend, similar_items
+from ._sklearn_compat import Estimator
+from ._state import current, install, register_model
 from ._training import BlockedRunner, Monitor, ValidationSet, run_epochs
 from .exceptions import DivergenceError
-from .data import (Encoded, _canonical, as_ratings, encode_query_ids, rating_rows,
+from .data import (Encoded, _canonical, encode_query_ids, rating_rows,
                    split_pairs, to_encoded)
 
 __all__ = ["MatrixFactorization", "DivergenceError"]
@@ -55,7 +54,7 @@ PARAMETERS = {
 
 
 @register_model
-class MatrixFactorization(FittedAttributes):
+class MatrixFactorization(Estimator):
     """Matrix factorization of explicit ratings, fitted by SGD in a compiled kernel.
 
     The model predicts the rating of user ``u`` for item ``i`` as
@@ -181,6 +180,8 @@ class MatrixFactorization(FittedAttributes):
     0.000533087
     """
 
+    PARAMETERS = PARAMETERS
+
     def __init__(self, n_factors=100, n_epochs=20, learning_rate=0.005, regularization=0.02,
                  bias_regularization=None, biased=True, init_std=0.1, shuffle=True,
                  update="simultaneous", dtype="float32", track_loss=True, n_blocks=8,
@@ -205,62 +206,6 @@ class MatrixFactorization(FittedAttributes):
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.warm_start = warm_start
-
-    # -- scikit-learn style parameters ---------------------------------------------
-
-    @classmethod
-    def _get_param_names(cls):
-        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-
-    def get_params(self, deep=True):
-        """Constructor parameters, as given.
-
-        Parameters
-        ----------
-        deep : bool, default=True
-            Ignored (no nested estimators); kept for scikit-learn.
-
-        Returns
-        -------
-        dict
-        """
-        return {name: getattr(self, name) for name in self._get_param_names()}
-
-    def set_params(self, **params):
-        """Set constructor parameters; returns ``self``.
-
-        Parameters
-        ----------
-        **params
-            Constructor parameter names and their new values.
-
-        Returns
-        -------
-        self
-
-        Raises
-        ------
-        ValueError
-            For a name that is not a constructor parameter.
-        """
-        valid = self._get_param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}; "
-                                 f"valid parameters: {', '.join(valid)}")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self):
-        defaults = {p.name: p.default
-                    for p in inspect.signature(type(self).__init__).parameters.values()}
-        changed = [f"{k}={v!r}" for k, v in self.get_params().items()
-                   if not (v is defaults[k] or (type(v) is type(defaults[k]) and v == defaults[k]))]
-        return f"{type(self).__name__}({', '.join(changed)})"
-
-    def _validated_params(self):
-        """Every hyperparameter checked against :data:`PARAMETERS`, as a frozen Params."""
-        return validate(PARAMETERS, self.get_params())
 
     # -- fitting -------------------------------------------------------------------
 
@@ -514,41 +459,8 @@ class MatrixFactorization(FittedAttributes):
             ``-inf`` marks slots beyond the user's unrated items (the item id
             there is meaningless).
         """
-        state = current(self)
-        single = np.ndim(users) == 0
-        user_idx = state.user_codes(np.atleast_1d(np.asarray(users)))
-        n_items = len(state.items)
-        n = min(Integer(1).check("n", n, None), n_items)
-        if batch_size is None:
-            batch_size = max(1, 2**24 // max(n_items, 1))
-        batch_size = Integer(1).check("batch_size", batch_size, None)
-        Q = state.item_factors
-        item_base = state.item_bias.astype(Q.dtype) + (Q.dtype.type(state.global_mean)
-                                                        if state.biased else 0)
-        top = np.empty((len(user_idx), n), dtype=np.int64)
-        scores = np.empty((len(user_idx), n), dtype=np.float64)
-        for start in range(0, len(user_idx), batch_size):
-            batch = user_idx[start:start + batch_size]
-            known = batch >= 0
-            S = np.empty((len(batch), n_items), dtype=Q.dtype)
-            S[known] = state.user_factors[batch[known]] @ Q.T
-            if state.biased:
-                S[known] += state.user_bias[batch[known], None]
-                S[known] += item_base
-            # An unknown user: no factors, no user bias -> the baseline ranking.
-            S[~known] = item_base if state.biased else state.global_mean
-            if exclude_seen:
-                rows, cols = state.seen_pairs(batch)
-                S[rows, cols] = -np.inf
-            part = np.argpartition(-S, n - 1, axis=1)[:, :n] if n < n_items else (
-                np.broadcast_to(np.arange(n_items), S.shape).copy())
-            part_scores = np.take_along_axis(S, part, axis=1)
-            # Best first; equal scores in item order, so results are deterministic.
-            order = np.lexsort((part, -part_scores), axis=1) if part.size else part
-            top[start:start + len(batch)] = np.take_along_axis(part, order, axis=1)
-            scores[start:start + len(batch)] = np.take_along_axis(part_scores, order, axis=1)
-        items = state.items[top]
-        return (items[0], scores[0]) if single else (items, scores)
+        return recommend(current(self), users, n, exclude_seen=exclude_seen,
+                         batch_size=batch_size)
 
     def similar_items(self, item, n=10):
         """The ``n`` items whose factor vectors have the highest cosine with ``item``'s.
@@ -566,18 +478,7 @@ class MatrixFactorization(FittedAttributes):
         similarities : ndarray of float64, shape (n,)
             Cosine similarities in [-1, 1].
         """
-        state = current(self)
-        idx = encode_query_ids(np.atleast_1d(np.asarray(item)), state.items, "item ids")
-        if idx.size != 1 or idx[0] < 0:
-            raise ValueError(f"similar_items needs one item id seen in training, got {item!r}")
-        Q = state.item_factors.astype(np.float64)
-        norms = np.linalg.norm(Q, axis=1)
-        norms[norms == 0] = 1.0  # a zero vector is similar to nothing (cosine 0)
-        sims = (Q @ Q[idx[0]]) / (norms * norms[idx[0]])
-        sims[idx[0]] = -np.inf
-        n = min(Integer(1).check("n", n, None), len(sims) - 1)
-        best = np.lexsort((np.arange(len(sims)), -sims))[:n]
-        return state.items[best], sims[best]
+        return similar_items(current(self), item, n)
 
     def reconstruct(self, *, allow_large=False):
         """The dense matrix of every user's predicted rating of every item.
@@ -592,16 +493,8 @@ class MatrixFactorization(FittedAttributes):
         ndarray of shape (n_users, n_items)
             ``μ + b_u + b_i + P Qᵀ`` (or ``P Qᵀ`` for an unbiased model).
         """
-        state = current(self)
-        n_users, n_items = len(state.user_factors), len(state.item_factors)
-        if n_users * n_items > MAX_RECONSTRUCT_CELLS and not allow_large:
-            raise ValueError(f"reconstruct() would build a {n_users} x {n_items} matrix "
-                             f"({n_users * n_items:.3g} cells); pass allow_large=True if "
-                             "you really want it, or use predict() on the pairs you need")
-        M = state.user_factors.astype(np.float64) @ state.item_factors.T.astype(np.float64)
-        if state.biased:
-            M += state.global_mean + state.user_bias[:, None] + state.item_bias[None, :]
-        return M
+        return reconstruct(current(self), allow_large=allow_large,
+                           max_cells=MAX_RECONSTRUCT_CELLS)
 
     def plot_loss(self, ax=None):
         """Plot the training MSE per epoch.
@@ -692,77 +585,6 @@ class MatrixFactorization(FittedAttributes):
         from .io import load_model
 
         return load_model(path, cls)
-
-    # -- model selection and scikit-learn compatibility ------------------------------
-    #
-    # scikit-learn is optional: these methods implement its estimator protocol by
-    # hand (inheriting from sklearn.base.BaseEstimator would make `import mfcy`
-    # import scikit-learn), and import it only when scikit-learn itself asks.
-
-    # Read by scikit-learn < 1.6, which predates the tags API.
-    _estimator_type = "regressor"
-
-    def __sklearn_tags__(self):
-        """Estimator tags for scikit-learn >= 1.6 (a regressor).
-
-        Returns
-        -------
-        sklearn.utils.Tags
-        """
-        from sklearn.utils import InputTags, RegressorTags, TargetTags, Tags
-
-        return Tags(
-            estimator_type="regressor",
-            # fit(R) needs no y: a ratings matrix carries its own targets.
-            target_tags=TargetTags(required=False),
-            regressor_tags=RegressorTags(),
-            # (n, 2) ids, possibly strings; or a matrix with NaN, or sparse.
-            input_tags=InputTags(two_d_array=True, sparse=True, allow_nan=True, string=True),
-        )
-
-    def score(self, X, y=None, sample_weight=None):
-        """Coefficient of determination R² of the predictions.
-
-        ``1 - Σ w (r - r̂)² / Σ w (r - r̄)²`` with ``r̄`` the (weighted) mean of
-        the given ratings, as scikit-learn's regressors define ``score``: 1 is
-        perfect, 0 is what predicting ``r̄`` for every pair achieves, and it
-        can be negative. (To compare models by rating error, use
-        ``scoring="neg_root_mean_squared_error"`` or :func:`mfcy.metrics.rmse`.)
-        When all given ratings are equal, the result is 1.0 for exact
-        predictions and 0.0 otherwise, as in ``sklearn.metrics.r2_score``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n, 2), or any form ``fit`` takes
-            (user id, item id) pairs with ``y``, or held-out ratings on their
-            own (e.g. a matrix with NaN for unknown entries).
-        y : array-like of shape (n,), optional
-            The true ratings of the pairs in ``X``.
-        sample_weight : array-like of shape (n,), optional
-            Non-negative weight of each rating.
-
-        Returns
-        -------
-        float
-        """
-        state = current(self)
-        users, items, ratings = rating_rows(X, y)
-        predicted = self.predict(users, items)
-        if sample_weight is None:
-            weight = np.ones_like(ratings)
-        else:
-            weight = as_ratings(sample_weight, "sample_weight")
-            if len(weight) != len(ratings):
-                raise ValueError(f"sample_weight has {len(weight)} values for "
-                                 f"{len(ratings)} ratings")
-            if (weight < 0).any() or weight.sum() <= 0:
-                raise ValueError("sample_weight must be >= 0 with a positive sum")
-        residual = float(weight @ (ratings - predicted) ** 2)
-        mean = float(weight @ ratings / weight.sum())
-        total = float(weight @ (ratings - mean) ** 2)
-        if total == 0:
-            return 1.0 if residual == 0 else 0.0
-        return 1.0 - residual / total
 
     def _warm_start_state(self, state, triples, P, Q, user_bias, item_bias, *, keep_users,
                           keep_items):
