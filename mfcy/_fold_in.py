@@ -95,8 +95,7 @@ def _one_blas_thread():
     """Limit BLAS to one thread while solving many small systems, if threadpoolctl is there.
 
     A fold-in is thousands of k × k products and solves: BLAS threads only
-    add synchronisation to each (measured 5–30× slower with two OpenBLAS
-    threads on a busy two-core machine). threadpoolctl comes with
+    add synchronisation to each (benchmarks/README.md). threadpoolctl comes with
     scikit-learn; without it the BLAS default stays.
     """
     try:
@@ -112,8 +111,8 @@ def _ridge_fold_in(Q, item_bias, global_mean, biased, users, items, ratings, reg
 
     ``users`` are sorted indices. Each user's Gram matrix is one matrix
     product of its item rows (a batched sum of outer products would write
-    ``n_u × d²`` numbers instead of reading ``n_u × d``: measured 30× slower at
-    k = 100); the systems of a batch of users, at most ``budget`` numbers of
+    ``n_u × d²`` numbers instead of reading ``n_u × d``, far slower at large k);
+    the systems of a batch of users, at most ``budget`` numbers of
     Gram matrices, are then solved at once.
 
     Returns

@@ -173,43 +173,42 @@ def current(model):
     return state
 
 
-def _attribute(field, doc):
-    def get(self):
-        return getattr(current(self), field)
-
-    get.__name__ = field
-    return property(get, doc=doc)
-
-
-def _best_epoch(self):
-    best = current(self).best_epoch
-    if best is None:
-        raise AttributeError(f"best_epoch_ is set by a fit with a validation set only")
-    return best
+#: Fitted attribute -> FittedState field.
+FITTED_ATTRIBUTES = {
+    "user_factors_": "user_factors", "item_factors_": "item_factors",
+    "user_bias_": "user_bias", "item_bias_": "item_bias", "global_mean_": "global_mean",
+    "rating_range_": "rating_range", "users_": "users", "items_": "items",
+    "history_": "history", "n_epochs_": "n_epochs", "best_epoch_": "best_epoch",
+    # Private, for the package's own tests and tools.
+    "_biased": "biased", "_seen_indptr": "seen_indptr", "_seen_items": "seen_items",
+}
 
 
 class FittedAttributes:
     """Read-only fitted attributes (scikit-learn's trailing underscore) of the installed state.
 
-    Reading one while the model is unfitted raises :class:`~mfcy.NotFittedError`,
-    which is an ``AttributeError``: ``hasattr(model, "user_factors_")`` is
-    False before ``fit``, as in scikit-learn.
+    Looked up only when ordinary lookup fails (``__getattr__``), so they are
+    not class members and ``vars(model)`` holds the parameters and the one
+    ``_fitted`` reference. Reading one while the model is unfitted raises
+    :class:`~mfcy.NotFittedError`, an ``AttributeError``: ``hasattr(model,
+    "user_factors_")`` is False before ``fit``, as in scikit-learn. Assigning
+    one is an ``AttributeError``: only :func:`install` changes the state.
     """
 
-    user_factors_ = _attribute("user_factors", "ndarray of shape (n_users, n_factors)")
-    item_factors_ = _attribute("item_factors", "ndarray of shape (n_items, n_factors)")
-    user_bias_ = _attribute("user_bias", "ndarray of shape (n_users,)")
-    item_bias_ = _attribute("item_bias", "ndarray of shape (n_items,)")
-    global_mean_ = _attribute("global_mean", "float: the mean training rating")
-    rating_range_ = _attribute("rating_range", "(lowest, highest) training rating")
-    users_ = _attribute("users", "ndarray: index → user id")
-    items_ = _attribute("items", "ndarray: index → item id")
-    history_ = _attribute("history", "dict of lists: per-epoch measurements")
-    n_epochs_ = _attribute("n_epochs", "int: epochs run by the last fit")
-    best_epoch_ = property(_best_epoch, doc="int: the epoch of the lowest validation RMSE")
-    _biased = _attribute("biased", "bool: whether the model has biases")
-    _seen_indptr = _attribute("seen_indptr", "row pointers of the training interactions")
-    _seen_items = _attribute("seen_items", "item indices of the training interactions")
+    def __getattr__(self, name):
+        field = FITTED_ATTRIBUTES.get(name)
+        if field is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        value = getattr(current(self), field)
+        if value is None:  # best_epoch_ of a fit without a validation set
+            raise AttributeError(f"{name} is set by a fit with a validation set only")
+        return value
+
+    def __setattr__(self, name, value):
+        if name in FITTED_ATTRIBUTES or name == "_fitted":
+            raise AttributeError(f"{name} is fitted state, set by fit() (or load, fold_in); "
+                                 "it cannot be assigned")
+        object.__setattr__(self, name, value)
 
     def __sklearn_is_fitted__(self):
         """Whether a state is installed (what ``sklearn.utils.validation.check_is_fitted`` asks)."""

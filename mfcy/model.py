@@ -1,4 +1,6 @@
-"""The :class:`MatrixFactorization` estimator: validation, the epoch loop, history."""
+"""The :class:`MatrixFactorization` estimator: its parameters, its fit (a runner of
+the shared epoch loop), its prediction; the shared parts live in ``_sklearn_compat``,
+``_training``, ``_recommend``, ``_fold_in`` and ``_state``."""
 
 from __future__ import annotations
 
@@ -61,9 +63,9 @@ class MatrixFactorization(Estimator):
 
     .. math:: \\hat r_{ui} = \\mu + b_u + b_i + p_u^\\top q_i
 
-    (``biased=True``) or :math:`p_u^\\top q_i` (``biased=False``, the lesson's
-    model), and minimises the squared error on the observed entries plus L2
-    penalties, one rating at a time.
+    (``biased=True``) or :math:`p_u^\\top q_i` (``biased=False``), and minimises
+    the squared error on the observed entries plus L2 penalties, one rating at
+    a time.
 
     Parameters
     ----------
@@ -78,18 +80,19 @@ class MatrixFactorization(Estimator):
     bias_regularization : float or None, default=None
         L2 penalty on the biases; None means the same as ``regularization``.
     biased : bool, default=True
-        Learn a global mean and user/item biases. False is the lesson's model
-        (the global mean is still recorded, for unknown ids).
+        Learn a global mean and user/item biases. False predicts
+        :math:`p_u^\\top q_i` alone (the global mean is still recorded, for
+        unknown ids).
     init_std : float, default=0.1
         Standard deviation of the normal initial factors.
     shuffle : bool, default=True
         Visit the ratings in a fresh seeded order every epoch. False visits
-        the canonical (user, item) order every epoch, serially, as the lesson
-        does.
+        the canonical (user, item) order every epoch, serially (one block,
+        one thread).
     update : {"simultaneous", "sequential"}, default="simultaneous"
         ``"simultaneous"``: the user and item vectors both move from their old
         values (Funk, Surprise, cornac). ``"sequential"``: the user vector
-        moves first and the item vector then uses the new one (the lesson).
+        moves first and the item vector then uses the new one.
     dtype : {"float32", "float64"}, default="float32"
         Precision of the factors and of the kernel's arithmetic.
     track_loss : bool, default=True
@@ -181,6 +184,11 @@ class MatrixFactorization(Estimator):
     """
 
     PARAMETERS = PARAMETERS
+    # Shared with every model (mfcy/_sklearn_compat.py); named here too because
+    # the API reference lists the members a class defines itself.
+    get_params = Estimator.get_params
+    set_params = Estimator.set_params
+    score = Estimator.score
 
     def __init__(self, n_factors=100, n_epochs=20, learning_rate=0.005, regularization=0.02,
                  bias_regularization=None, biased=True, init_std=0.1, shuffle=True,
@@ -299,7 +307,7 @@ class MatrixFactorization(Estimator):
         dtype = params["dtype"]
         n_users, n_items = data.n_users, data.n_items
         # The shuffled layout straight from the input (two compiled passes);
-        # the canonical (user, item) triples for the lesson's serial path and
+        # the canonical (user, item) triples for the serial path (shuffle=False) and
         # for input with duplicate pairs, which are averaged first.
         plan = (EpochPlan.from_encoded(data.users, data.items, data.ratings, n_users, n_items,
                                        params["n_blocks"], dtype)
@@ -630,8 +638,7 @@ class MatrixFactorization(Estimator):
         user if the items stood still; the unbiased model drops ``μ``, ``b``).
         The closed form rather than a few SGD epochs because it is exact and
         deterministic, needs no learning rate or epoch count to tune, and
-        costs ``O(n_u k² + k³)`` per user (a fraction of a millisecond at
-        k = 100; the systems are solved in batches).
+        costs ``O(n_u k² + k³)`` per user (the systems are solved in batches).
 
         A user id new to the model is appended to ``users_`` (and rows to
         ``user_factors_``, ``user_bias_``): ``predict`` and ``recommend`` then
