@@ -170,6 +170,15 @@ class MatrixFactorization(Estimator):
     the rows (or pass ``cv=KFold(shuffle=True)``) when ``X`` is sorted by
     user, or whole users will land in the test folds.
 
+    Thread safety: the fitted attributes are views of one immutable snapshot
+    that ``fit``, ``load`` and ``fold_in`` replace in one step, and every
+    method reads one snapshot from start to end. So ``predict``,
+    ``recommend``, ``score`` and ``save`` may run in any number of threads,
+    also while another thread fits the same object (they then see the running
+    fit's factors, with its ids). Two threads fitting one object do not crash
+    or mix states, but the object keeps whichever fit finished last: fit a
+    ``sklearn.base.clone`` per thread instead.
+
     Examples
     --------
     >>> from mfcy import MatrixFactorization
