@@ -131,40 +131,40 @@ class Anything(Constraint):
 
 
 class Params:
-    """Checked hyperparameters, read-only: ``params.n_factors`` or ``params["n_factors"]``."""
+    """Checked hyperparameters, read-only: ``params.n_factors`` or ``params["n_factors"]``.
 
-    __slots__ = ("_values",)
+    The values live in the instance dictionary, so reading one is an ordinary
+    attribute access (the epoch loop reads several per epoch).
+    """
 
     def __init__(self, values):
-        object.__setattr__(self, "_values", dict(values))
-
-    def __getattr__(self, name):
-        try:
-            return self._values[name]
-        except KeyError:
-            raise AttributeError(name) from None
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
 
     def __getitem__(self, name):
-        return self._values[name]
+        return self.__dict__[name]
 
     def __setattr__(self, name, value):
         raise AttributeError("Params are read-only: use replace()")
 
+    def __delattr__(self, name):
+        raise AttributeError("Params are read-only: use replace()")
+
     def __contains__(self, name):
-        return name in self._values
+        return name in self.__dict__
 
     def replace(self, **changes):
         """A copy with some values changed (e.g. the thread count a fit settles on)."""
-        unknown = set(changes) - set(self._values)
+        unknown = set(changes) - set(self.__dict__)
         if unknown:
             raise KeyError(f"unknown parameters {sorted(unknown)}")
-        return Params({**self._values, **changes})
+        return Params({**self.__dict__, **changes})
 
     def as_dict(self):
-        return dict(self._values)
+        return dict(self.__dict__)
 
     def __repr__(self):
-        return f"Params({', '.join(f'{k}={v!r}' for k, v in self._values.items())})"
+        return f"Params({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
 
 
 def validate(table, values):

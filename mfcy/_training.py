@@ -132,9 +132,8 @@ def run_epochs(model, runner, params, monitor, history=None):
             if track_loss:
                 history["train_mse"].append(loss / n)
                 history["train_rmse"].append(math.sqrt(loss / n))
-            state = runner.state(history, epoch + 1, None)
-            monitor.record(epoch + 1, state, history, runner)
-            install(model, state.replace(best_epoch=monitor.best_epoch_or_none()))
+            monitor.record(epoch + 1, history, runner)
+            install(model, runner.state(history, epoch + 1, monitor.best_epoch_or_none()))
             if verbose:
                 shown = history["train_rmse" if track_loss else "sgd_mse"][-1]
                 label = "train RMSE" if track_loss else "SGD MSE"
@@ -297,11 +296,11 @@ class Monitor:
     def best_epoch_or_none(self):
         return None if self.validation is None else self.best_epoch
 
-    def record(self, epoch, state, history, runner):
+    def record(self, epoch, history, runner):
         """Score the validation set after ``epoch`` epochs; remember the best factors."""
         if self.validation is None:
             return
-        mse, mae = self.validation.errors(state, self.n_threads)
+        mse, mae = self.validation.errors(runner.state(history, epoch, None), self.n_threads)
         rmse = math.sqrt(mse)
         for key, value in (("val_mse", mse), ("val_rmse", rmse), ("val_mae", mae)):
             history.setdefault(key, []).append(value)
