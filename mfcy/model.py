@@ -341,7 +341,7 @@ class MatrixFactorization(Estimator):
             train_users, train_items = plan.users, plan.items
         # What the rest needs of the ids: the id maps and the index dtype (the
         # input-order index arrays are let go).
-        ids = Encoded(train_users, train_items, ratings, data.user_ids, data.item_ids)
+        training = Encoded(train_users, train_items, ratings, data.user_ids, data.item_ids)
         del data
         rng = np.random.default_rng(params.random_state)
         k = params["n_factors"]
@@ -366,7 +366,7 @@ class MatrixFactorization(Estimator):
         item_bias = np.zeros(n_bias_items, dtype=dtype)
         previous = self.__dict__.get("_fitted")
         if params.warm_start and previous is not None:
-            self._warm_start_state(previous, ids, P, Q, user_bias, item_bias,
+            self._warm_start_state(previous, training, P, Q, user_bias, item_bias,
                                    keep_users=user_factors is None,
                                    keep_items=item_factors is None)
         params = params.replace(n_threads=max(1, min(params.n_threads,
@@ -374,7 +374,8 @@ class MatrixFactorization(Estimator):
         # Checked before any fitted state is replaced: a bad validation set
         # leaves a fitted model as it was.
         held_out = (None if validation is None else
-                    ValidationSet(validation, ids.user_ids, ids.item_ids, ids.users.dtype,
+                    ValidationSet(validation, training.user_ids, training.item_ids,
+                                  training.users.dtype,
                                   dtype, columns))
         monitor = Monitor(params, held_out, callback)
         if plan is None:
@@ -385,7 +386,7 @@ class MatrixFactorization(Estimator):
             plan, rng, P, Q, user_bias, item_bias, params, global_mean=global_mean,
             train_users=train_users, train_items=train_items, ratings=ratings,
             state_fields=dict(global_mean=global_mean, rating_range=rating_range,
-                              users=ids.user_ids, items=ids.item_ids,
+                              users=training.user_ids, items=training.item_ids,
                               seen_indptr=seen_indptr, seen_items=seen_items))
         run_epochs(self, runner, params, monitor)
         return self
@@ -603,9 +604,9 @@ class MatrixFactorization(Estimator):
 
         return load_model(path, cls)
 
-    def _warm_start_state(self, state, triples, P, Q, user_bias, item_bias, *, keep_users,
+    def _warm_start_state(self, state, training, P, Q, user_bias, item_bias, *, keep_users,
                           keep_items):
-        """Copy the fitted factors and biases of the ids that ``triples`` shares with ``state``.
+        """Copy the fitted factors and biases of the ids that ``training`` shares with ``state``.
 
         ``P``, ``Q`` and the biases already hold a fresh start for every id;
         rows of ids the model knows are overwritten in place.
@@ -616,13 +617,13 @@ class MatrixFactorization(Estimator):
                              f"{k_old} columns, but n_factors={self.n_factors!r}: set "
                              "warm_start=False to start over with a new n_factors")
         if keep_users:
-            old = state.user_codes(triples.user_ids)
+            old = state.user_codes(training.user_ids)
             known = old >= 0
             P[known] = state.user_factors[old[known]]
             if len(user_bias):
                 user_bias[known] = state.user_bias[old[known]]
         if keep_items:
-            old = encode_query_ids(triples.item_ids, state.items, "item ids")
+            old = encode_query_ids(training.item_ids, state.items, "item ids")
             known = old >= 0
             Q[known] = state.item_factors[old[known]]
             if len(item_bias):
