@@ -1,32 +1,21 @@
 """mfcy: collaborative filtering by matrix factorization, with a compiled SGD kernel.
 
-Public names: :class:`MatrixFactorization`, :class:`DivergenceError`,
-:func:`build_info`, and the
+Public names: :class:`MatrixFactorization`, the exceptions
+:class:`DivergenceError` and :class:`NotFittedError` (and
+:class:`mfcy.io.ModelFileError`), :func:`build_info`, and the
 modules :mod:`mfcy.datasets`, :mod:`mfcy.metrics`, :mod:`mfcy.model_selection` and
 :mod:`mfcy.plotting`.
 """
 
-import os as _os
-from importlib.metadata import PackageNotFoundError, version as _version
+from ._openmp import load_extensions as _load_extensions
 
-# OpenMP threads that wait at a barrier spin by default. The kernel meets a
-# barrier after every stratum, and on a busy machine (a CI runner, a laptop
-# running a browser) a spinning thread steals the core its partner needs: a
-# 2-thread ML-1M fit took 4.4 s instead of 0.9 s. Sleeping waits cost a few
-# microseconds per barrier on an idle machine. Read once, when the OpenMP
-# runtime loads (so only if mfcy is the first to load it); the user's own
-# setting always wins.
-if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
-    _os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+# First, before any module imports an extension: see mfcy/_openmp.py.
+_load_extensions()
 
 from . import datasets, metrics, model_selection
-from .model import DivergenceError, MatrixFactorization
-
-try:
-    __version__ = _version("mfcy")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
-
+from .exceptions import DivergenceError, ModelFileError, NotFittedError
+from .model import MatrixFactorization
+from ._version import __version__
 
 
 def build_info():
@@ -58,5 +47,5 @@ def build_info():
             "sanitizers": _sgd.sanitizers()}
 
 
-__all__ = ["MatrixFactorization", "DivergenceError", "build_info", "datasets", "metrics",
+__all__ = ["MatrixFactorization", "DivergenceError", "NotFittedError", "build_info", "datasets", "metrics",
            "model_selection", "__version__"]

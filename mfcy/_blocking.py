@@ -6,9 +6,10 @@ item blocks, stratum by stratum (see the module docstring of ``_sgd.pyx``).
 
 Why this shape:
 
-* A gather per rating over the whole data (``r[order[t]]``) costs 2.6× against
+* A gather per rating over the whole data (``r[order[t]]``) is much slower than
   walking memory in order, and physically permuting all triples every epoch
-  costs a third of an epoch. So the layout is made once per fit, and each epoch
+  costs a large part of an epoch (benchmarks/README.md, "Measurements behind
+  the code"). So the layout is made once per fit, and each epoch
   only re-draws a few hundred numbers: the order of the strata, the order of
   the chunks inside every block, and a *stride* with which the kernel walks
   each chunk (``(j * stride) % n``; a prime larger than every chunk is coprime
@@ -28,8 +29,8 @@ Why this shape:
   Blocks of one stratum share no user and no item, so threads can run them at
   once, and since each block's own visiting order is drawn from the seed before
   the threads start, the factors come out bit-identical for any thread count.
-* ``shuffle=False`` is the lesson's path: one block, the canonical (user, item)
-  order, chunks in storage order, stride 1.
+* ``shuffle=False``: one block, the canonical (user, item) order, chunks in
+  storage order, stride 1 (the order the teaching notebook's loop visits).
 """
 
 from __future__ import annotations
@@ -109,9 +110,8 @@ def _good_strides(chunk_size, count=32):
     keep the ones whose step ``stride % chunk_size`` puts each of the next 8
     visits at least ``chunk_size / 16`` positions away: a chunk is sorted by
     user, and visits close together in it would chain updates of one user row
-    (each waiting for the last). Measured on ML-1M, k = 8: a step of 7 costs
-    40 % against a step of 100 or 633; steps near 1/2 or 1/3 of the chunk
-    cost ~10 %.
+    (each waiting for the last); small steps, and steps near 1/2 or 1/3 of the
+    chunk, were measurably slower (benchmarks/README.md).
     """
     strides, candidate = [], chunk_size + 1
     while len(strides) < count:

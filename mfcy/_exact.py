@@ -9,8 +9,7 @@ Every finite float64 is an integer multiple of 2**-1126 (with the mantissa
 scaled to 53 bits), so the sum is computed as an integer: the 53-bit mantissas
 are split into two halves of at most 27 bits and summed per binary exponent
 with ``np.bincount``, whose float64 accumulators stay exact below 2**53 (hence
-the slices of 2**26 values). About ten vectorized passes: ~15 ms per million
-values.
+the slices of 2**26 values). About ten vectorized passes over the values.
 """
 
 from __future__ import annotations

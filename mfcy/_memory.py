@@ -3,10 +3,8 @@
 The kernel loads and stores factor rows in 16- or 32-byte vectors. numpy
 aligns large arrays to 16 bytes only, and a 32-byte vector that starts 16 bytes
 into a cache line straddles two lines, which costs a second access on every
-such load and store. Measured on ML-1M (one SGD epoch, 1 thread): float64
-k = 100 43.5 -> 36.7 ms, float32 k = 32 8.0 -> 7.1 ms, k = 8 3.8 -> 3.6 ms with
-the matrices starting on a cache line (with k = 100 float32, numpy's address
-happened to be 32-byte aligned already: no change).
+such load and store (the epoch times with and without aligned matrices are
+in benchmarks/README.md, "Measurements behind the code").
 """
 
 from __future__ import annotations

@@ -265,6 +265,7 @@ def _plot_curves(history, test_rmse, path):
 def _cmd_fit(args):
     import numpy as np
 
+    from ._state import current
     from .datasets import load_ratings
     from .model import MatrixFactorization
 
@@ -324,7 +325,7 @@ def _cmd_fit(args):
         reporter.close()
     seconds = time.perf_counter() - start
     del train  # the model keeps what it needs; matplotlib may come next
-    n_train = len(model._seen_items)
+    n_train = len(current(model).seen_items)
     updates = n_train * model.n_epochs_ / max(sum(model.history_["epoch_seconds"]), 1e-12)
     print(f"fitted {model.n_epochs_} epochs on {n_train:,} ratings "
           f"({len(model.users_):,} users x {len(model.items_):,} items, k={args.factors}) "
@@ -428,6 +429,7 @@ def _cmd_recommend(args):
 
 
 def _cmd_info(args):
+    from ._state import current
     from .io import read_metadata
 
     meta = read_metadata(args.model)
@@ -438,15 +440,16 @@ def _cmd_info(args):
         return "string ids" if ids.dtype.kind in "US" else "integer ids"
 
     params = model.get_params()
+    state = current(model)
     lines = [
         f"model file   {args.model} ({size / 1e6:.2f} MB, format {meta['format_version']}, "
         f"written by mfcy {meta['mfcy_version']})",
         f"users        {len(model.users_):,} ({kind(model.users_)})",
         f"items        {len(model.items_):,} ({kind(model.items_)})",
-        f"ratings      {len(model._seen_items):,} training ratings (kept for recommendations)",
+        f"ratings      {len(state.seen_items):,} training ratings (kept for recommendations)",
         f"factors      {model.user_factors_.shape[1]} per user and item, "
         f"{model.user_factors_.dtype}",
-        f"biases       {'yes' if model._biased else 'no'}; global mean "
+        f"biases       {'yes' if state.biased else 'no'}; global mean "
         f"{model.global_mean_:.4f}",
         f"rating range {model.rating_range_[0]:g} to {model.rating_range_[1]:g}",
         f"epochs       {model.n_epochs_}" + (
@@ -480,7 +483,7 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="mfcy", description="Matrix factorization for explicit ratings.",
         epilog="Run 'mfcy COMMAND --help' for a command's options.")
-    from . import __version__
+    from ._version import __version__
 
     parser.add_argument("--version", action="version", version=f"mfcy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

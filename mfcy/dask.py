@@ -78,7 +78,8 @@ from . import _sgd
 from ._blocking import CHUNK_SIZE, EpochPlan, _ranges_from_counts
 from ._exact import exact_sum
 from .data import DEFAULT_COLUMNS, _canonical, _index_dtype, as_ids, as_ratings
-from .model import _diverged, _interrupt_after_epoch
+from ._state import FittedState, install, uninstall
+from ._training import diverged as _diverged, interrupt_after_epoch as _interrupt_after_epoch
 
 __all__ = ["fit", "partition", "BlockedRatings", "WorkerLostError", "DEFAULT_COLUMNS"]
 
@@ -568,7 +569,11 @@ def _sgd_block(run, a, step, b, item_block, after, visit, stride, hyper):
                          _aligned(visit, np.int64),
                          np.zeros(1, dtype=np.int64), stride, global_mean, lr, reg, reg_bias,
                          biased, sequential, 1)
-    state["log"][step] = (sse, float(Q.sum(dtype=np.float64)))
+    # The parameters' sum, for the divergence check (any inf/NaN poisons it):
+    # the item block's factors and biases as they leave this task.
+    with np.errstate(over="ignore", invalid="ignore"):
+        state["log"][step] = (sse, float(Q.sum(dtype=np.float64)
+                                         + item_bias.sum(dtype=np.float64)))
     state["step"] = step + 1
     return Q, item_bias
 
@@ -577,8 +582,10 @@ def _end_epoch(run, a, step, first_step, after, hyper, *item_blocks):
     """The row block's SGD errors of the epoch, its factor sum and (if given Q) its loss."""
     state = _state(run, a, step)
     log = [state["log"].pop(s) for s in range(first_step, step)]
-    out = {"sse": [entry[0] for entry in log], "q_sum": log[-1][1],
-           "p_sum": float(state["P"].sum(dtype=np.float64))}
+    with np.errstate(over="ignore", invalid="ignore"):
+        p_sum = float(state["P"].sum(dtype=np.float64)
+                      + state["user_bias"].sum(dtype=np.float64))
+    out = {"sse": [entry[0] for entry in log], "q_sum": log[-1][1], "p_sum": p_sum}
     if item_blocks:
         start = time.perf_counter()
         global_mean, biased = hyper
@@ -773,7 +780,7 @@ def fit(client, ratings, model, *, columns=None, user_factors=None, item_factors
                 where = (f"epoch {trainer.epoch + 1}" if trainer.epoch < params["n_epochs"]
                          else "the final gathering")
                 if restarts > max_restarts:
-                    model._forget_fit()
+                    uninstall(model)
                     raise WorkerLostError(
                         f"{lost} in {where}; "
                         f"gave up after {restarts - 1} restart(s) (max_restarts="
@@ -906,9 +913,11 @@ class _Trainer:
                 loss = sum(end["loss"] for end in ends)
                 finite = finite and math.isfinite(loss)
             else:
-                finite = finite and math.isfinite(sum(e["p_sum"] + e["q_sum"] for e in ends))
+                # As the local fit: every factor and bias, users' and items'.
+                with np.errstate(over="ignore", invalid="ignore"):
+                    finite = finite and math.isfinite(sum(e["p_sum"] + e["q_sum"] for e in ends))
             if not finite:
-                model._forget_fit()
+                uninstall(model)
                 raise _diverged(epoch + 1, model.learning_rate,
                                 max(abs(v) for v in self.blocked.rating_range))
             history["sgd_mse"].append(sse / n)
@@ -956,13 +965,12 @@ class _Trainer:
         Q = np.concatenate(Q_blocks)
         user_bias = np.concatenate(ub_blocks)
         item_bias = np.concatenate(ib_blocks)
-        model.users_, model.items_ = blocked.user_ids, blocked.item_ids
-        model.global_mean_ = blocked.global_mean
-        model.rating_range_ = blocked.rating_range
-        model.history_ = history
-        model.n_epochs_ = len(history["sgd_mse"])
-        model._set_state(P, Q, user_bias, item_bias, self.biased)
         index_dtype = _index_dtype(blocked.n_users, blocked.n_items)
-        model._seen_indptr = np.zeros(blocked.n_users + 1, dtype=np.int64)
-        np.cumsum(np.concatenate([s[1] for s in seen]), out=model._seen_indptr[1:])
-        model._seen_items = np.concatenate([s[0] for s in seen]).astype(index_dtype)
+        seen_indptr = np.zeros(blocked.n_users + 1, dtype=np.int64)
+        np.cumsum(np.concatenate([s[1] for s in seen]), out=seen_indptr[1:])
+        install(model, FittedState.build(
+            P, Q, user_bias, item_bias, self.biased, global_mean=blocked.global_mean,
+            rating_range=blocked.rating_range, users=blocked.user_ids, items=blocked.item_ids,
+            seen_indptr=seen_indptr,
+            seen_items=np.concatenate([s[0] for s in seen]).astype(index_dtype),
+            history=history, n_epochs=len(history["sgd_mse"])))

@@ -90,7 +90,8 @@ class Triples(Encoded):
 
 def _is_sparse(X):
     # Not imported here: a sparse matrix can only exist once scipy.sparse has
-    # been imported, and importing it costs ~30 MB for callers who never use it.
+    # been imported, and importing it costs memory callers who never use it
+    # should not pay.
     sp = sys.modules.get("scipy.sparse")
     return sp is not None and sp.issparse(X)
 
@@ -212,7 +213,7 @@ def _encode(ids):
         low, high = int(ids.min()), int(ids.max())
         # Ids that fill their range densely (MovieLens: 1..6040) are mapped by
         # a lookup table in O(n + span) instead of sorting them: the same result
-        # as np.unique, several times faster on a million ratings.
+        # as np.unique, faster (benchmarks/README.md).
         if high - low <= 2 * len(ids) + 1_000_000:
             base = 0 if 0 <= low <= 1_000_000 else low  # skip the subtraction if cheap
             # In a type that holds the span (ids - low of int16 ids may not fit int16).

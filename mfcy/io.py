@@ -32,6 +32,9 @@ import zipfile
 
 import numpy as np
 
+from ._state import FittedState, current, install, model_class
+from .exceptions import ModelFileError
+
 __all__ = ["ModelFileError", "save_model", "load_model", "read_metadata",
            "FORMAT", "FORMAT_VERSION"]
 
@@ -46,12 +49,8 @@ _ARRAYS = ("params", "history", "user_factors", "item_factors", "user_bias", "it
            "seen_indptr", "seen_items", "best_epoch")
 
 
-class ModelFileError(ValueError):
-    """A file that is not a readable, intact mfcy model file."""
-
-
 def _mfcy_version():
-    from . import __version__
+    from ._version import __version__
 
     return __version__
 
@@ -81,29 +80,30 @@ def _checksum(arrays):
 
 
 def _model_arrays(model):
-    model._check_fitted()
+    state = current(model)  # one reference: a concurrent fit cannot mix two states
     params = {name: _json_param(name, value) for name, value in model.get_params().items()}
-    history = {key: [float(v) for v in values] for key, values in model.history_.items()}
+    history = {key: [float(v) for v in values] for key, values in state.history.items()}
     arrays = {
         "format": np.array(FORMAT),
         "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
         "mfcy_version": np.array(_mfcy_version()),
         "params": np.array(json.dumps(params, sort_keys=True)),
         "history": np.array(json.dumps(history)),
-        "user_factors": model.user_factors_,
-        "item_factors": model.item_factors_,
-        "user_bias": model.user_bias_,
-        "item_bias": model.item_bias_,
-        "global_mean": np.array(model.global_mean_, dtype=np.float64),
-        "biased": np.array(bool(model._biased)),
-        "rating_range": np.array(model.rating_range_, dtype=np.float64),
-        "n_epochs": np.array(model.n_epochs_, dtype=np.int64),
+        "user_factors": state.user_factors,
+        "item_factors": state.item_factors,
+        "user_bias": state.user_bias,
+        "item_bias": state.item_bias,
+        "global_mean": np.array(state.global_mean, dtype=np.float64),
+        "biased": np.array(bool(state.biased)),
+        "rating_range": np.array(state.rating_range, dtype=np.float64),
+        "n_epochs": np.array(state.n_epochs, dtype=np.int64),
         # -1: no early-stopping bookkeeping (fit without a validation set).
-        "best_epoch": np.array(getattr(model, "best_epoch_", -1), dtype=np.int64),
-        "users": model.users_,
-        "items": model.items_,
-        "seen_indptr": model._seen_indptr,
-        "seen_items": model._seen_items,
+        "best_epoch": np.array(-1 if state.best_epoch is None else state.best_epoch,
+                               dtype=np.int64),
+        "users": state.users,
+        "items": state.items,
+        "seen_indptr": state.seen_indptr,
+        "seen_items": state.seen_items,
     }
     for name in ("users", "items"):
         if arrays[name].dtype.kind not in "iuU":
@@ -356,7 +356,8 @@ def load_model(file, cls=None):
         version, or holds a pickled object (which is never unpickled).
     """
     if cls is None:
-        from .model import MatrixFactorization as cls
+        # Registered by mfcy.model when mfcy is imported (io never imports a model).
+        cls = model_class(FORMAT.rpartition(".")[2])
     name, members = _read_archive(file)
     _check_header(name, members)
     state = _validated_state(name, members)
@@ -371,16 +372,11 @@ def load_model(file, cls=None):
         model._validated_params()
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"{name} has invalid hyperparameters: {exc}") from None
-    model.users_, model.items_ = state["users"], state["items"]
-    model.global_mean_ = state["global_mean"]
-    model.rating_range_ = state["rating_range"]
-    model.history_ = state["history"]
-    model.n_epochs_ = state["n_epochs"]
-    model._set_state(state["P"], state["Q"], state["user_bias"], state["item_bias"],
-                     state["biased"])
-    model._seen_indptr = state["seen_indptr"]
-    model._seen_items = state["seen_items"]
-    best_epoch = _scalar(members, "best_epoch", "i", "the model file")
-    if int(best_epoch) >= 0:
-        model.best_epoch_ = int(best_epoch)
+    best_epoch = int(_scalar(members, "best_epoch", "i", "the model file"))
+    install(model, FittedState.build(
+        state["P"], state["Q"], state["user_bias"], state["item_bias"], state["biased"],
+        global_mean=state["global_mean"], rating_range=state["rating_range"],
+        users=state["users"], items=state["items"], seen_indptr=state["seen_indptr"],
+        seen_items=state["seen_items"], history=state["history"], n_epochs=state["n_epochs"],
+        best_epoch=best_epoch if best_epoch >= 0 else None))
     return model

@@ -35,6 +35,25 @@ if settings is not None:
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+#: A fuzz test must see at least this fraction of its generated inputs succeed
+#: (and at least one): a test whose every example ends in a clear error would
+#: pass while testing nothing but the refusals.
+MIN_VALID_FRACTION = 0.02
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    before = {name: tuple(counts) for name, counts in FUZZ_EXAMPLES.items()}
+    result = yield
+    for name, (count, valid) in FUZZ_EXAMPLES.items():
+        ran, succeeded = count - before.get(name, (0, 0))[0], valid - before.get(name, (0, 0))[1]
+        if ran and succeeded < max(1, MIN_VALID_FRACTION * ran):
+            raise AssertionError(f"fuzz test {name}: only {succeeded} of {ran} generated inputs "
+                                 f"were valid (at least {MIN_VALID_FRACTION:.0%} must be): the "
+                                 "strategy tests little beyond the refusals")
+    return result
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

@@ -61,7 +61,7 @@ def test_fold_in_solves_the_training_objective_for_the_user(data, biased):
 
 def test_fold_in_batches_give_the_same_solutions():
     """Users solved in one batch of stacked systems, alone, or in smaller batches agree."""
-    from mfcy.model import _ridge_fold_in
+    from mfcy._fold_in import _ridge_fold_in
 
     rng = np.random.default_rng(0)
     Q, item_bias = rng.standard_normal((40, 5)), rng.standard_normal(40)

@@ -321,8 +321,13 @@ def test_unknown_hyperparameter_from_another_version(saved):
         MatrixFactorization.load(saved)
 
 
-def test_model_file_error_is_a_value_error():
-    assert issubclass(ModelFileError, ValueError)
+def test_model_file_error_is_a_value_error(tmp_path):
+    path = tmp_path / "not-a-model.npz"
+    path.write_bytes(b"PK\x03\x04 certainly not a zip archive")
+    # What callers that catch ValueError rely on: the refusal of a bad file is one.
+    with pytest.raises(ValueError, match="not a readable mfcy model file") as raised:
+        MatrixFactorization.load(path)
+    assert raised.type is ModelFileError
 
 
 def test_the_frame_used_is_unchanged(model):

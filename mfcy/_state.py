@@ -1,0 +1,215 @@
+"""The fitted state of a model: one immutable snapshot, installed in one step.
+
+A model's fitted attributes (``user_factors_``, ``users_``, ``history_``, …)
+are read-only views of a single :class:`FittedState` object held in the
+model's ``_fitted`` slot. :func:`install` is the only code that writes it:
+``fit``, the Dask fit, :func:`mfcy.io.load_model` and ``fold_in`` build a new
+state privately and install it with one assignment, so a reader that takes
+one reference (:func:`current`) at entry sees one consistent state — id maps,
+factors, biases and the seen-items CSR of the same fit — whatever another
+thread installs meanwhile.
+
+What this guarantees, and what not
+----------------------------------
+* ``predict``, ``recommend``, ``score``, ``save`` and the other readers are
+  safe from any number of threads, also while another thread fits the same
+  object: each call sees either the state before or the one after an
+  install, never a mix, so it never indexes one state's arrays with
+  another's indices.
+* During a fit, the state installed after each epoch holds the arrays the
+  kernel keeps updating in place (copying the factors every epoch would cost
+  memory and time): a concurrent reader gets predictions of the running fit,
+  consistent in shape and ids, but possibly from the middle of an epoch.
+* Two threads fitting the same object at once do not crash or mix states
+  (each fit trains its own arrays); the object ends with the state of
+  whichever fit installed last. That is rarely what anyone wants: fit a
+  :func:`sklearn.base.clone` per thread instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import cached_property
+
+import numpy as np
+
+from . import _sgd
+from .data import encode_query_ids
+from .exceptions import NotFittedError
+
+__all__ = ["FittedState", "FittedAttributes", "install", "uninstall", "current",
+           "register_model", "model_class"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class FittedState:
+    """Everything a fitted factorization model knows, in one immutable object.
+
+    Attributes
+    ----------
+    user_factors, item_factors : ndarray of shape (n, k)
+    user_bias, item_bias : ndarray of shape (n,)
+        Zeros for an unbiased model (so that formulas need no case).
+    biased : bool
+    global_mean : float
+    rating_range : tuple of float
+    users, items : ndarray
+        Index → id.
+    seen_indptr, seen_items : ndarray
+        The training interactions, a CSR of item indices per user.
+    history : dict of lists
+    n_epochs : int
+    best_epoch : int or None
+        Only for a fit with a validation set.
+    """
+
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+    user_bias: np.ndarray
+    item_bias: np.ndarray
+    biased: bool
+    global_mean: float
+    rating_range: tuple
+    users: np.ndarray
+    items: np.ndarray
+    seen_indptr: np.ndarray
+    seen_items: np.ndarray
+    history: dict
+    n_epochs: int
+    best_epoch: int | None = None
+
+    @classmethod
+    def build(cls, user_factors, item_factors, user_bias, item_bias, biased, **fields):
+        """A state whose unbiased models get zero biases of the factors' dtype."""
+        if not biased:
+            user_bias = np.zeros(user_factors.shape[0], dtype=user_factors.dtype)
+            item_bias = np.zeros(item_factors.shape[0], dtype=item_factors.dtype)
+        return cls(user_factors, item_factors, user_bias, item_bias, bool(biased), **fields)
+
+    def replace(self, **changes):
+        """A new state with some fields changed (this one stays as it is)."""
+        return dataclasses.replace(self, **changes)
+
+    @cached_property
+    def user_lookup(self):
+        """``(sorted ids, order)`` to map user ids: ``order`` is None while ``users`` is sorted.
+
+        ``users`` is sorted after ``fit`` but no longer after ``fold_in``
+        appends ids; computed once per state.
+        """
+        users = self.users
+        if len(users) < 2 or bool(np.all(users[1:] > users[:-1])):
+            return users, None
+        order = np.argsort(users, kind="stable")
+        return users[order], order
+
+    def user_codes(self, ids, what="user ids"):
+        """Indices of user ids in ``users`` (``-1`` if unknown)."""
+        sorted_ids, order = self.user_lookup
+        codes = encode_query_ids(ids, sorted_ids, what)
+        if order is not None:
+            codes = np.where(codes >= 0, order[np.maximum(codes, 0)], -1)
+        return codes
+
+    def seen_pairs(self, user_idx):
+        """(row in ``user_idx``, item index) of every training rating of those users."""
+        known = np.flatnonzero(user_idx >= 0)
+        starts = self.seen_indptr[user_idx[known]]
+        counts = self.seen_indptr[user_idx[known] + 1] - starts
+        rows = np.repeat(known, counts)
+        # Positions starts[r] .. starts[r] + counts[r] - 1 for every row r.
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        return rows, self.seen_items[np.repeat(starts, counts) + offsets]
+
+    def error_sums(self, users, items, ratings, n_threads=1):
+        """(sum of squared errors, sum of absolute errors) of these (index) triples."""
+        return _sgd.error_sums(self.user_factors, self.item_factors, self.user_bias,
+                               self.item_bias, users, items, ratings, self.global_mean,
+                               self.biased, n_threads)
+
+    def predict_indices(self, user_idx, item_idx):
+        """Predictions (in the factors' dtype) of index pairs; -1 means unknown."""
+        out = np.empty(len(user_idx), dtype=self.user_factors.dtype)
+        _sgd.predict_pairs(self.user_factors, self.item_factors, self.user_bias,
+                           self.item_bias, user_idx, item_idx, self.global_mean,
+                           self.biased, out)
+        return out
+
+
+_MODEL_CLASSES = {}
+
+
+def register_model(cls):
+    """Class decorator: make ``cls`` known by name to code below the models (``mfcy.io``)."""
+    _MODEL_CLASSES[cls.__name__] = cls
+    return cls
+
+
+def model_class(name):
+    """The registered model class called ``name``."""
+    try:
+        return _MODEL_CLASSES[name]
+    except KeyError:
+        raise ValueError(f"no model class {name!r} is registered") from None
+
+
+def install(model, state):
+    """Make ``state`` the model's fitted state: one assignment, the only write there is."""
+    if not isinstance(state, FittedState):
+        raise TypeError(f"expected a FittedState, got {type(state).__name__}")
+    model.__dict__["_fitted"] = state
+
+
+def uninstall(model):
+    """Leave the model unfitted (a diverged fit)."""
+    model.__dict__["_fitted"] = None
+
+
+def current(model):
+    """The model's fitted state (one reference: use it for the whole call)."""
+    state = model.__dict__.get("_fitted")
+    if state is None:
+        raise NotFittedError(f"this {type(model).__name__} is not fitted yet: call fit() first")
+    return state
+
+
+#: Fitted attribute -> FittedState field.
+FITTED_ATTRIBUTES = {
+    "user_factors_": "user_factors", "item_factors_": "item_factors",
+    "user_bias_": "user_bias", "item_bias_": "item_bias", "global_mean_": "global_mean",
+    "rating_range_": "rating_range", "users_": "users", "items_": "items",
+    "history_": "history", "n_epochs_": "n_epochs", "best_epoch_": "best_epoch",
+    # Private, for the package's own tests and tools.
+    "_biased": "biased", "_seen_indptr": "seen_indptr", "_seen_items": "seen_items",
+}
+
+
+class FittedAttributes:
+    """Read-only fitted attributes (scikit-learn's trailing underscore) of the installed state.
+
+    Looked up only when ordinary lookup fails (``__getattr__``), so they are
+    not class members and ``vars(model)`` holds the parameters and the one
+    ``_fitted`` reference. Reading one while the model is unfitted raises
+    :class:`~mfcy.NotFittedError`, an ``AttributeError``: ``hasattr(model,
+    "user_factors_")`` is False before ``fit``, as in scikit-learn. Assigning
+    one is an ``AttributeError``: only :func:`install` changes the state.
+    """
+
+    def __getattr__(self, name):
+        field = FITTED_ATTRIBUTES.get(name)
+        if field is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        value = getattr(current(self), field)
+        if value is None:  # best_epoch_ of a fit without a validation set
+            raise AttributeError(f"{name} is set by a fit with a validation set only")
+        return value
+
+    def __setattr__(self, name, value):
+        if name in FITTED_ATTRIBUTES or name == "_fitted":
+            raise AttributeError(f"{name} is fitted state, set by fit() (or load, fold_in); "
+                                 "it cannot be assigned")
+        object.__setattr__(self, name, value)
+
+    def __sklearn_is_fitted__(self):
+        """Whether a state is installed (what ``sklearn.utils.validation.check_is_fitted`` asks)."""
+        return self.__dict__.get("_fitted") is not None
