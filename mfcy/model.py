@@ -19,6 +19,7 @@ from ._blocking import EpochPlan
 from ._layout import count_keys
 from ._memory import empty_aligned
 from ._exact import exact_mean
+from ._limits import check_block_grid, warn_if_loss_grew
 from .data import (Encoded, _canonical, as_ratings, encode_query_ids, rating_rows,
                    split_pairs, to_encoded, to_triples)
 
@@ -431,6 +432,8 @@ class MatrixFactorization:
         data = to_encoded(X, y, columns=columns)
         dtype = params["dtype"]
         n_users, n_items = data.n_users, data.n_items
+        if self.shuffle:  # before the grid is laid out (shuffle=False has one block)
+            check_block_grid(params["n_blocks"], len(data.ratings))
         # The shuffled layout straight from the input (two compiled passes);
         # the canonical (user, item) triples for the lesson's serial path and
         # for input with duplicate pairs, which are averaged first.
@@ -559,6 +562,7 @@ class MatrixFactorization:
                 if stop:
                     break
         monitor.finish()
+        warn_if_loss_grew(history, self.track_loss, params["learning_rate"])
         return self
 
     def _set_state(self, P, Q, user_bias, item_bias, biased):
