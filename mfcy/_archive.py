@@ -351,6 +351,8 @@ def _temporary_name(directory, base):
 
 
 def _process_exists(pid):
+    if os.name != "posix":
+        return True  # os.kill(pid, 0) is no existence test on Windows: keep the file
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

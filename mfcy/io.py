@@ -207,9 +207,10 @@ def _read_archive_from(f, name, arrays=True):
     # read (sizes, types, shapes against each other): see mfcy._archive.
     with npz, _refusing(name):
         archive = _archive.ModelArchive(npz.zip, size)
-        header = _check_header(name, {key: archive.read(key) for key in _META
-                                      if key in archive.members
-                                      and archive.members[key].shape == ()})
+        # Only scalars are read here; anything else is refused as not one.
+        header = _check_header(name, {key: archive.read(key) if archive.members[key].shape
+                                      == () else np.empty(0) for key in _META
+                                      if key in archive.members})
         if not arrays:
             return name, header, None
         return name, header, _read_members(name, archive)
