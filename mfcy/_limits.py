@@ -66,5 +66,6 @@ def warn_if_loss_grew(history, track_loss, learning_rate, stacklevel=3):
         f"the training loss grew from {start:.3g} (first epoch) to {end:.3g} during the fit: "
         f"SGD is diverging and the factors are meaningless; lower learning_rate (now "
         f"{learning_rate!r}: an update moves a prediction by about learning_rate x "
-        "n_factors x init_std**2 times its error, so many factors need a smaller rate)",
+        "n_factors x init_std**2 times its error, so many factors need a smaller rate), "
+        "or center and rescale the ratings",
         UserWarning, stacklevel=stacklevel)
