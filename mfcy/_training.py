@@ -37,6 +37,7 @@ import numpy as np
 
 from . import _sgd
 from ._state import FittedState, install, uninstall
+from ._limits import warn_if_loss_grew
 from .data import encode_query_ids, rating_rows
 from .exceptions import DivergenceError
 
@@ -147,6 +148,7 @@ def run_epochs(model, runner, params, monitor, history=None):
             if stop:
                 break
     monitor.finish(len(history["sgd_mse"]), runner)
+    warn_if_loss_grew(history, track_loss, params.learning_rate, stacklevel=4)
     return history
 
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._limits import check_sparse_shape
+
 __all__ = ["Triples", "Encoded", "to_triples", "to_encoded", "encode_query_ids", "as_ids",
            "DEFAULT_COLUMNS"]
 
@@ -312,6 +314,7 @@ def _from_sparse(X):
             bad = index[(index < 0) | (index >= size)][0]
             raise ValueError(f"the sparse matrix stores an entry at {what} {bad}, outside its "
                              f"shape {coo.shape}")
+    check_sparse_shape(coo.shape, len(ratings))  # before the ids of every row and column
     return rows, cols, ratings, np.arange(n_rows), np.arange(n_cols)
 
 

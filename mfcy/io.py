@@ -15,16 +15,31 @@ A model file is a NumPy ``.npz`` archive (a zip of ``.npy`` arrays) holding
 * ``checksum``: SHA-256 over every other member (name, dtype, shape, bytes).
 
 Loading opens the archive with ``allow_pickle=False``, so a member holding a
-pickled object is refused before anything is unpickled. It then checks the
-format and version, the checksum, and the shapes, dtypes and index ranges the
-compiled kernel relies on: whatever the file, loading gives a model whose
-predictions are bit-identical to the saved one's, or a :class:`ModelFileError`
-naming the problem.
+pickled object is refused before anything is unpickled. Before any array is
+read, the zip directory and every ``.npy`` header are checked (regular
+``.npy`` members only, sizes that agree with each other and with the file, no
+zip bomb: see ``mfcy._archive``); the arrays are then read, the checksum
+computed as they come, and the format and version, the shapes, dtypes, signs
+and index ranges the compiled kernel relies on checked: whatever the file,
+loading gives a model whose predictions are bit-identical to the saved one's,
+or a :class:`ModelFileError` naming the problem, in bounded memory.
+
+The checksum detects corruption (a damaged disk, a truncated copy), not
+tampering: it is a plain SHA-256, which anyone editing the file can recompute.
+A file from an untrusted source is safe to load (it is never unpickled, and
+what reaches the kernel is checked), but its predictions are only as
+trustworthy as its source; check its origin outside mfcy (a signature or a
+published digest of the whole file) when that matters.
+
+Saving writes a temporary file beside the target, flushed to disk and renamed
+over it, so a reader or a crash sees the old model or the new one, never a
+partial one; an existing target keeps its permission mode, a symbolic link is
+written through (its target is replaced), and temporary files left by killed
+saves are removed by the next save to that path.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import numbers
 import os
@@ -32,6 +47,7 @@ import zipfile
 
 import numpy as np
 
+from . import _archive
 from ._state import FittedState, current, install, model_class
 from .exceptions import ModelFileError
 
@@ -71,12 +87,7 @@ def _json_param(name, value):
 
 
 def _checksum(arrays):
-    digest = hashlib.sha256()
-    for name in sorted(arrays):
-        arr = np.ascontiguousarray(arrays[name])
-        digest.update(f"{name}\0{arr.dtype.str}\0{arr.shape}\0".encode())
-        digest.update(arr.tobytes())
-    return digest.hexdigest()
+    return _archive.checksum(arrays)
 
 
 def _model_arrays(model):
@@ -134,35 +145,20 @@ def save_model(model, file):
     if hasattr(file, "write"):
         np.savez(file, **arrays)
         return
-    path = os.fspath(file)
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}."
-                                  f"{os.urandom(4).hex()}.tmp")
-    # os.open with 0o666 lets the umask decide the permissions, as for any new file.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    _archive.atomic_write(file, lambda f: np.savez(f, **arrays))
 
 
 def _name(file):
     return repr(os.fspath(file)) if isinstance(file, (str, os.PathLike)) else "the model file"
 
 
-def _read_archive(file):
-    """Every member of the archive, as arrays; ModelFileError on anything unreadable."""
+def _read_archive(file, arrays=True):
+    """The header and (if ``arrays``) every member; ModelFileError on anything unreadable."""
     name = _name(file)
     if not hasattr(file, "read"):
         try:
             with open(file, "rb") as f:
-                return _read_archive_from(f, name)
+                return _read_archive_from(f, name, arrays)
         except FileNotFoundError:
             raise ModelFileError(f"model file {name} does not exist") from None
         except IsADirectoryError:
@@ -170,12 +166,29 @@ def _read_archive(file):
         except PermissionError:
             raise ModelFileError(f"model file {name} cannot be read (permission "
                                  "denied)") from None
-    return _read_archive_from(file, name)
+    return _read_archive_from(file, name, arrays)
 
 
-def _read_archive_from(f, name):
+class _refusing:
+    """Turn the archive reader's errors into ModelFileError naming the file."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if isinstance(exc, _archive.ArchiveError):
+            sep = ": " if str(exc).startswith("member") else " "
+            raise ModelFileError(f"{self.name}{sep}{exc}") from None
+        return False
+
+
+def _read_archive_from(f, name, arrays=True):
     start = f.tell()
     magic = f.read(4)
+    size = f.seek(0, os.SEEK_END) - start
     f.seek(start)
     if not magic:
         raise ModelFileError(f"{name} is empty, not an mfcy model file")
@@ -185,26 +198,41 @@ def _read_archive_from(f, name):
     if magic != b"PK\x03\x04":
         raise ModelFileError(f"{name} is not an mfcy model file (not a .npz archive)")
     try:
-        archive = np.load(f, allow_pickle=False)
+        npz = np.load(f, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise ModelFileError(f"{name} is not a readable mfcy model file "
                              f"(truncated or damaged: {exc})") from None
-    members = {}
-    with archive:
-        for member in archive.files:
-            try:
-                members[member] = archive[member]
-            except ValueError as exc:
-                if "allow_pickle" in str(exc):
-                    raise ModelFileError(
-                        f"{name}: member {member!r} holds a pickled Python object, which mfcy "
-                        "model files never contain; refusing to load it (unpickling can run "
-                        "arbitrary code)") from None
-                raise ModelFileError(f"{name}: member {member!r} is damaged ({exc})") from None
-            except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-                raise ModelFileError(f"{name} is truncated or damaged (member {member!r}: "
-                                     f"{exc})") from None
-    return name, members
+    # The zip directory and every .npy header are checked before any array is
+    # read (sizes, types, shapes against each other): see mfcy._archive.
+    with npz, _refusing(name):
+        archive = _archive.ModelArchive(npz.zip, size)
+        # Only scalars are read here; anything else is refused as not one.
+        header = _check_header(name, {key: archive.read(key) if archive.members[key].shape
+                                      == () else np.empty(0) for key in _META
+                                      if key in archive.members})
+        if not arrays:
+            return name, header, None
+        return name, header, _read_members(name, archive)
+
+
+def _read_members(name, archive):
+    """Every member, after the layout checks, with the checksum verified as they are read."""
+    known = _META + _ARRAYS + ("checksum",)
+    missing = [key for key in known if key not in archive.members]
+    if missing:
+        raise ModelFileError(f"{name} is incomplete: no {', '.join(map(repr, missing))}")
+    unknown = sorted(set(archive.members) - set(known))
+    if unknown:
+        raise ModelFileError(f"{name} is not an mfcy model file of format version "
+                             f"{FORMAT_VERSION}: unknown member {unknown[0]!r}")
+    _archive.check_layout(archive.members)
+    stored = archive.read("checksum")
+    members, digest = archive.read_all(skip=("checksum",))
+    if digest != str(stored[()]):
+        raise ModelFileError(f"{name} fails its checksum: the file was modified or "
+                             "corrupted after it was saved")
+    members["checksum"] = stored
+    return members
 
 
 def _scalar(members, key, kind, name):
@@ -248,20 +276,11 @@ def read_metadata(file):
     ModelFileError
         If the file is not a readable mfcy model file of a supported version.
     """
-    name, members = _read_archive(file)
-    return _check_header(name, members)
+    return _read_archive(file, arrays=False)[1]
 
 
 def _validated_state(name, members):
     """The fitted state, after checking everything the kernel trusts."""
-    missing = [key for key in _ARRAYS + ("checksum",) if key not in members]
-    if missing:
-        raise ModelFileError(f"{name} is incomplete: no {', '.join(map(repr, missing))}")
-    stored = _scalar(members, "checksum", "U", name)
-    if _checksum({k: v for k, v in members.items() if k != "checksum"}) != stored:
-        raise ModelFileError(f"{name} fails its checksum: the file was modified or "
-                             "corrupted after it was saved")
-
     def bad(what):
         return ModelFileError(f"{name} is inconsistent: {what}")
 
@@ -316,13 +335,12 @@ def _validated_state(name, members):
         fits = np.isfinite(np.array([global_mean, *rating_range]).astype(dtype)).all()
     if not fits:
         raise bad(f"the global mean or the rating range overflows {dtype}")
-    try:
-        params = json.loads(str(_scalar(members, "params", "U", name)))
-        history = json.loads(str(_scalar(members, "history", "U", name)))
-    except json.JSONDecodeError as exc:
-        raise bad(f"unreadable JSON ({exc})") from None
-    if not isinstance(params, dict) or not isinstance(history, dict):
-        raise bad("params and history must be JSON objects")
+    with _refusing(name):  # the values beyond the kernel's needs: see mfcy._archive
+        params = _archive.load_json(str(_scalar(members, "params", "U", name)), "params")
+        history = _archive.load_json(str(_scalar(members, "history", "U", name)), "history")
+        _archive.check_params(params)
+        _archive.check_history(history)
+        _archive.check_values(members)
     return {
         "params": params, "history": history, "P": np.ascontiguousarray(P),
         "Q": np.ascontiguousarray(Q), "user_bias": np.ascontiguousarray(ub),
@@ -358,8 +376,7 @@ def load_model(file, cls=None):
     if cls is None:
         # Registered by mfcy.model when mfcy is imported (io never imports a model).
         cls = model_class(FORMAT.rpartition(".")[2])
-    name, members = _read_archive(file)
-    _check_header(name, members)
+    name, _, members = _read_archive(file)
     state = _validated_state(name, members)
     params = state["params"]
     unknown = sorted(set(params) - set(cls._get_param_names()))
@@ -372,6 +389,8 @@ def load_model(file, cls=None):
         model._validated_params()
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"{name} has invalid hyperparameters: {exc}") from None
+    with _refusing(name):
+        _archive.check_n_factors(model.n_factors, members)
     best_epoch = int(_scalar(members, "best_epoch", "i", "the model file"))
     install(model, FittedState.build(
         state["P"], state["Q"], state["user_bias"], state["item_bias"], state["biased"],

@@ -12,6 +12,7 @@ from ._memory import empty_aligned
 from ._exact import exact_mean
 from ._params import Anything, Boolean, Choice, Dtype, Integer, Real, available_cores
 from ._fold_in import fold_in_users
+from ._limits import check_block_grid
 from ._recommend import reconstruct, recommend, similar_items
 from ._sklearn_compat import Estimator
 from ._state import current, install, register_model
@@ -315,6 +316,8 @@ class MatrixFactorization(Estimator):
         data = to_encoded(X, y, columns=columns)
         dtype = params["dtype"]
         n_users, n_items = data.n_users, data.n_items
+        if params.shuffle:  # before the grid is laid out (shuffle=False has one block)
+            check_block_grid(params.n_blocks, len(data.ratings))
         # The shuffled layout straight from the input (two compiled passes);
         # the canonical (user, item) triples for the serial path (shuffle=False) and
         # for input with duplicate pairs, which are averaged first.
