@@ -108,7 +108,10 @@ class BuildExt(build_ext):
             self.compiler.compile([src], output_dir=tmp)
         except Exception as e:  # CompileError, or the executable is missing
             compiler = getattr(self.compiler, "compiler_so", None) or [self.compiler.compiler_type]
-            detail = f"{compiler[0]!r} failed: {str(e).strip() or type(e).__name__}"
+            reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+            if "returned non-zero exit status" in reason:
+                reason = "it exited with an error"
+            detail = f"{compiler[0]!r} could not compile a one-line C file: {reason[-200:]}"
             sys.exit(_NO_COMPILER.format(detail=detail))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
