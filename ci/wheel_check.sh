@@ -36,7 +36,7 @@ echo "-- python -m build --wheel; auditwheel show / repair"
 wheel=$(ls "$W"/dist/mfcy-*.whl)
 "$W/venv-build/bin/auditwheel" show "$wheel" | tee "$W/show.txt"
 grep -Eq 'manylinux_[0-9]+_[0-9]+_x86_64' "$W/show.txt" || { echo "no manylinux tag"; exit 1; }
-"$W/venv-build/bin/auditwheel" repair --wheel-dir "$W/repaired" "$wheel"
+PATH="$W/venv-build/bin:$PATH" "$W/venv-build/bin/auditwheel" repair --wheel-dir "$W/repaired" "$wheel"
 repaired=$(ls "$W"/repaired/mfcy-*.whl)
 echo "   repaired: $(basename "$repaired")"
 

@@ -25,8 +25,11 @@ visit without gathering per rating.
 The serial lesson path is the special case of one block, one stratum, the
 chunks in storage order and a stride of 1.
 
-This module dispatches; the loops over a chunk are C, in ``_sgd_kernel.h``
-(k-specialised copies, compiled for SSE2 and for AVX2+FMA).
+This module dispatches; the loops over a chunk are C: ``_sgd_kernel.h``
+instantiates the templates ``_sgd_real.h`` and ``_sgd_range.h`` per (ISA, real
+type, index type), k-specialised, compiled for the baseline (SSE2, NEON, or
+plain C with ``MFCY_PORTABLE=1``) and, on x86-64, for AVX2+FMA. The
+hyperparameters reach them as one ``mfcy_sgd_params`` struct.
 """
 
 from libc.stdint cimport int32_t, int64_t
@@ -181,7 +184,7 @@ def kernel_path():
 
 def compiler():
     """The C compiler (and its version) that built the kernel."""
-    return mfcy_compiler().decode("ascii", "replace")
+    return mfcy_compiler().decode("ascii", "replace").strip()
 
 
 def openmp_enabled():

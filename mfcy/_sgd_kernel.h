@@ -27,7 +27,12 @@
  * only the types, the ISA and its function attribute. Copies of the loops:
  *
  *   base    the compiler's baseline vectors: SSE2 on x86-64, NEON on aarch64
- *           (16-byte GCC/clang vector extensions);
+ *           (16-byte GCC/clang vector extensions). No aarch64-specific copy:
+ *           NEON is the aarch64 baseline and its FMA is too, so gcc and clang
+ *           already compile this copy to ldr q / fmla v.4s (ci/c_kernel.sh
+ *           checks the NEON instructions are there); a copy with intrinsics
+ *           would issue the same instructions. Wider SVE vectors differ between
+ *           CPUs and no aarch64 machine was available to time one;
  *   avx2    x86 only: 32-byte vectors compiled with target("avx2,fma"),
  *           chosen once at import by asking the CPU. The choice is per chunk
  *           of ratings, never per rating, so the dispatch costs nothing. FMA
