@@ -117,6 +117,9 @@ class BuildExt(build_ext):
             shutil.rmtree(tmp, ignore_errors=True)
 
     def build_extensions(self):
+        # Always compile: objects left in build/ by an earlier build with other
+        # switches (MFCY_PORTABLE, CC, MFCY_DEBUG) must never be reused.
+        self.force = True
         self._require_compiler()
         msvc = self.compiler.compiler_type == "msvc"
         if msvc:
