@@ -43,14 +43,14 @@ echo "   repaired: $(basename "$repaired")"
 echo "-- the repaired wheel in a fresh venv, no compiler reachable: the kernel tests"
 python3 -m venv "$W/venv-wheel"
 "$W/venv-wheel/bin/python" -m pip install -q --upgrade pip
+mkdir "$W/run" && cp -r "$ROOT/tests" "$ROOT/pyproject.toml" "$W/run/"
+cd "$W/run"
 (
     export PATH="$W/venv-wheel/bin" CC=/bin/false CXX=/bin/false
     for tool in cc gcc clang c++; do
         if command -v "$tool" > /dev/null; then echo "$tool is reachable"; exit 1; fi
     done
     pip install -q --only-binary :all: "$repaired" pytest
-    mkdir "$W/run" && cp -r "$ROOT/tests" "$ROOT/pyproject.toml" "$W/run/"
-    cd "$W/run"
     python -c "import mfcy; print(mfcy.build_info())"
     python -m pytest -q -p no:cacheprovider tests/test_kernel.py
 )
