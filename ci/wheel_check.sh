@@ -31,7 +31,9 @@ for platform in linux macos windows; do
 done
 
 echo "-- python -m build --wheel; auditwheel show / repair"
-"$W/venv-build/bin/python" -m build --wheel --outdir "$W/dist" . > "$W/build.log" 2>&1 \
+# From a copy of the tree: never from (or into) a build/ another build is using.
+mkdir "$W/src" && tar --exclude=./build --exclude=./.git -cf - . | tar -xf - -C "$W/src"
+"$W/venv-build/bin/python" -m build --wheel --outdir "$W/dist" "$W/src" > "$W/build.log" 2>&1 \
     || { cat "$W/build.log"; exit 1; }
 wheel=$(ls "$W"/dist/mfcy-*.whl)
 "$W/venv-build/bin/auditwheel" show "$wheel" | tee "$W/show.txt"
