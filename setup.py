@@ -6,6 +6,11 @@ Metadata lives in ``pyproject.toml``; this file only describes the extension
 ``MFCY_OPENMP``
     ``1`` requires OpenMP (the build fails without it), ``0`` forces a serial
     build, unset probes the compiler and falls back to serial.
+``MFCY_PORTABLE``
+    ``1`` builds the plain-C copy of the loops (no GCC/clang vector extensions,
+    no x86 target attributes: the code MSVC compiles) with any compiler, so
+    that path runs in CI; ``mfcy.build_info()["kernel_path"]`` is then
+    ``"portable"``.
 ``MFCY_DEBUG``
     ``1`` turns Cython's bounds checks back on in the kernel, negative indices
     included (and drops ``-O3`` for ``-O1 -g``), for the hardening test runs;
@@ -34,11 +39,32 @@ def _env_flag(name):
 
 
 OPENMP = _env_flag("MFCY_OPENMP")
+PORTABLE = bool(_env_flag("MFCY_PORTABLE"))
 DEBUG = bool(_env_flag("MFCY_DEBUG"))
 SANITIZE = os.environ.get("MFCY_SANITIZE", "").strip()
 if SANITIZE and not all(part.isidentifier() for part in SANITIZE.split(",")):
     sys.exit(f"MFCY_SANITIZE must be a comma-separated list such as address,undefined, "
              f"not {SANITIZE!r}")
+
+_NO_COMPILER = """
+mfcy: no working C compiler was found ({detail}).
+
+mfcy's kernel is compiled C. Either install a binary wheel (pip install mfcy on
+a platform with wheels: Linux x86-64/aarch64, macOS, Windows; pip install
+--only-binary mfcy mfcy refuses to build), or install a C compiler and retry:
+
+  Debian/Ubuntu:  sudo apt-get install build-essential python3-dev
+                  (optional, for threads with clang: libomp-dev)
+  Fedora/RHEL:    sudo dnf install gcc python3-devel
+  macOS:          xcode-select --install
+                  (optional, for threads: brew install libomp)
+  Windows:        install "Build Tools for Visual Studio" with the
+                  "Desktop development with C++" workload
+  conda:          conda install -c conda-forge c-compiler
+
+A different compiler can be chosen with the CC environment variable, e.g.
+CC=clang pip install mfcy.
+"""
 
 _OPENMP_PROBE = r"""
 #include <omp.h>
@@ -71,7 +97,30 @@ class BuildExt(build_ext):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def _require_compiler(self):
+        # Without this, a missing compiler surfaces as setuptools' generic
+        # "command ... failed with exit code 1" deep inside pip's output.
+        tmp = tempfile.mkdtemp(prefix="mfcy-probe-")
+        try:
+            src = os.path.join(tmp, "probe.c")
+            with open(src, "w") as f:
+                f.write("int mfcy_probe(void) { return 0; }\n")
+            self.compiler.compile([src], output_dir=tmp)
+        except Exception as e:  # CompileError, or the executable is missing
+            compiler = getattr(self.compiler, "compiler_so", None) or [self.compiler.compiler_type]
+            reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+            if "returned non-zero exit status" in reason:
+                reason = "it exited with an error"
+            detail = f"{compiler[0]!r} could not compile a one-line C file: {reason[-200:]}"
+            sys.exit(_NO_COMPILER.format(detail=detail))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
     def build_extensions(self):
+        # Always compile: objects left in build/ by an earlier build with other
+        # switches (MFCY_PORTABLE, CC, MFCY_DEBUG) must never be reused.
+        self.force = True
+        self._require_compiler()
         msvc = self.compiler.compiler_type == "msvc"
         if msvc:
             compile_args, simd_args, omp_args = ["/O2"], ["/openmp:experimental"], ["/openmp"]
@@ -96,6 +145,7 @@ class BuildExt(build_ext):
         if not use_openmp and not msvc and not self._compiles("int main(void){return 0;}", simd_args):
             simd_args = []
         print(f"mfcy: building with OpenMP {'on' if use_openmp else 'off'}"
+              f"{', portable loops' if PORTABLE else ''}"
               f"{', debug checks on' if DEBUG else ''}"
               f"{', sanitizers ' + SANITIZE if SANITIZE else ''}")
 
@@ -108,6 +158,7 @@ class BuildExt(build_ext):
             # the debug test run asserts it instead of trusting the environment.
             ext.define_macros = [("MFCY_HAVE_OPENMP", "1" if use_openmp else "0"),
                                  ("MFCY_DEBUG_BUILD", "1" if DEBUG else "0"),
+                                 ("MFCY_PORTABLE", "1" if PORTABLE else "0"),
                                  ("MFCY_SANITIZE", f'"{SANITIZE}"')]
         super().build_extensions()
 
@@ -128,7 +179,7 @@ def _extensions():
     extensions = [
         # The SGD epochs, the error pass and predictions.
         Extension("mfcy._sgd", sources=["mfcy/_sgd.pyx"], include_dirs=["mfcy"],
-                  depends=["mfcy/_sgd_kernel.h"]),
+                  depends=["mfcy/_sgd_kernel.h", "mfcy/_sgd_real.h", "mfcy/_sgd_range.h"]),
         # The counting sorts of a fit's set-up.
         Extension("mfcy._layout", sources=["mfcy/_layout.pyx"]),
     ]

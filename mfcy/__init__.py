@@ -30,7 +30,13 @@ def build_info():
         at import on CPUs that have it) or ``"baseline"`` (SSE2 on x86-64, or
         forced with the environment variable ``MFCY_ISA=baseline``); the two
         agree to rounding, not to the bit (see the user guide's
-        reproducibility page). ``debug_build``: whether every index is checked
+        reproducibility page). ``kernel_path``: the baseline copy of the
+        loops this build compiled, ``"sse2"`` (x86-64), ``"neon"`` (aarch64),
+        ``"vector16"`` (another CPU with 16-byte GNU C vectors) or
+        ``"portable"`` (plain C: MSVC on Windows, or ``MFCY_PORTABLE=1`` at
+        build time, bit-identical to ``"sse2"`` on x86-64). ``compiler``:
+        the C compiler that built the kernel. ``machine``: the CPU
+        architecture Python runs on. ``debug_build``: whether every index is checked
         (``MFCY_DEBUG=1`` at build time). ``sanitizers``: the ``-fsanitize=``
         list of the build, ``""`` for none.
 
@@ -38,13 +44,16 @@ def build_info():
     --------
     >>> import mfcy
     >>> sorted(mfcy.build_info())
-    ['debug_build', 'openmp', 'sanitizers', 'vector_isa', 'version']
+    ['compiler', 'debug_build', 'kernel_path', 'machine', 'openmp', 'sanitizers', 'vector_isa', 'version']
     """
+    import platform
+
     from . import _sgd
 
     return {"version": __version__, "openmp": _sgd.openmp_enabled(),
-            "vector_isa": _sgd.vector_isa(), "debug_build": _sgd.debug_build(),
-            "sanitizers": _sgd.sanitizers()}
+            "vector_isa": _sgd.vector_isa(), "kernel_path": _sgd.kernel_path(),
+            "compiler": _sgd.compiler(), "machine": platform.machine(),
+            "debug_build": _sgd.debug_build(), "sanitizers": _sgd.sanitizers()}
 
 
 __all__ = ["MatrixFactorization", "DivergenceError", "NotFittedError", "build_info", "datasets", "metrics",

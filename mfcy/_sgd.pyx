@@ -25,8 +25,11 @@ visit without gathering per rating.
 The serial lesson path is the special case of one block, one stratum, the
 chunks in storage order and a stride of 1.
 
-This module dispatches; the loops over a chunk are C, in ``_sgd_kernel.h``
-(k-specialised copies, compiled for SSE2 and for AVX2+FMA).
+This module dispatches; the loops over a chunk are C: ``_sgd_kernel.h``
+instantiates the templates ``_sgd_real.h`` and ``_sgd_range.h`` per (ISA, real
+type, index type), k-specialised, compiled for the baseline (SSE2, NEON, or
+plain C with ``MFCY_PORTABLE=1``) and, on x86-64, for AVX2+FMA. The
+hyperparameters reach them as one ``mfcy_sgd_params`` struct.
 """
 
 from libc.stdint cimport int32_t, int64_t
@@ -42,46 +45,71 @@ ctypedef fused index_t:
     int64_t
 
 cdef extern from "_sgd_kernel.h" nogil:
-    float mfcy_dot_f(const float *p, const float *q, Py_ssize_t k)
-    double mfcy_dot_d(const double *p, const double *q, Py_ssize_t k)
+    ctypedef struct mfcy_sgd_params:
+        double global_mean
+        double learning_rate
+        double regularization
+        double bias_regularization
+        int biased
+        int sequential
+        int prefetch
+    # One entry point per (real, index) type pair; each runs the copy of the
+    # loops mfcy_select_isa() chose.
     double mfcy_sgd_range_fi32(float *P, float *Q, float *user_bias, float *item_bias,
                                const int32_t *users, const int32_t *items,
-                               const float *ratings, Py_ssize_t start, Py_ssize_t n,
-                               Py_ssize_t step, float mu, float lr, float reg, float reg_bias,
-                               int biased, int sequential, int prefetch, Py_ssize_t k)
+                               const float *ratings, Py_ssize_t k, Py_ssize_t start,
+                               Py_ssize_t n, Py_ssize_t step, const mfcy_sgd_params *hp)
     double mfcy_sgd_range_fi64(float *P, float *Q, float *user_bias, float *item_bias,
                                const int64_t *users, const int64_t *items,
-                               const float *ratings, Py_ssize_t start, Py_ssize_t n,
-                               Py_ssize_t step, float mu, float lr, float reg, float reg_bias,
-                               int biased, int sequential, int prefetch, Py_ssize_t k)
+                               const float *ratings, Py_ssize_t k, Py_ssize_t start,
+                               Py_ssize_t n, Py_ssize_t step, const mfcy_sgd_params *hp)
     double mfcy_sgd_range_di32(double *P, double *Q, double *user_bias, double *item_bias,
                                const int32_t *users, const int32_t *items,
-                               const double *ratings, Py_ssize_t start, Py_ssize_t n,
-                               Py_ssize_t step, double mu, double lr, double reg,
-                               double reg_bias, int biased, int sequential, int prefetch,
-                               Py_ssize_t k)
+                               const double *ratings, Py_ssize_t k, Py_ssize_t start,
+                               Py_ssize_t n, Py_ssize_t step, const mfcy_sgd_params *hp)
     double mfcy_sgd_range_di64(double *P, double *Q, double *user_bias, double *item_bias,
                                const int64_t *users, const int64_t *items,
-                               const double *ratings, Py_ssize_t start, Py_ssize_t n,
-                               Py_ssize_t step, double mu, double lr, double reg,
-                               double reg_bias, int biased, int sequential, int prefetch,
-                               Py_ssize_t k)
-    int mfcy_error_range_fi32(const float *P, const float *Q, const float *user_bias,
-                              const float *item_bias, const int32_t *users,
-                              const int32_t *items, const float *ratings, Py_ssize_t start,
-                              Py_ssize_t stop, float mu, int biased, double *out, Py_ssize_t k)
-    int mfcy_error_range_fi64(const float *P, const float *Q, const float *user_bias,
-                              const float *item_bias, const int64_t *users,
-                              const int64_t *items, const float *ratings, Py_ssize_t start,
-                              Py_ssize_t stop, float mu, int biased, double *out, Py_ssize_t k)
-    int mfcy_error_range_di32(const double *P, const double *Q, const double *user_bias,
-                              const double *item_bias, const int32_t *users,
-                              const int32_t *items, const double *ratings, Py_ssize_t start,
-                              Py_ssize_t stop, double mu, int biased, double *out, Py_ssize_t k)
-    int mfcy_error_range_di64(const double *P, const double *Q, const double *user_bias,
-                              const double *item_bias, const int64_t *users,
-                              const int64_t *items, const double *ratings, Py_ssize_t start,
-                              Py_ssize_t stop, double mu, int biased, double *out, Py_ssize_t k)
+                               const double *ratings, Py_ssize_t k, Py_ssize_t start,
+                               Py_ssize_t n, Py_ssize_t step, const mfcy_sgd_params *hp)
+    void mfcy_error_range_fi32(const float *P, const float *Q, const float *user_bias,
+                               const float *item_bias, const int32_t *users,
+                               const int32_t *items, const float *ratings, Py_ssize_t k,
+                               Py_ssize_t start, Py_ssize_t stop, const mfcy_sgd_params *hp,
+                               double *out)
+    void mfcy_error_range_fi64(const float *P, const float *Q, const float *user_bias,
+                               const float *item_bias, const int64_t *users,
+                               const int64_t *items, const float *ratings, Py_ssize_t k,
+                               Py_ssize_t start, Py_ssize_t stop, const mfcy_sgd_params *hp,
+                               double *out)
+    void mfcy_error_range_di32(const double *P, const double *Q, const double *user_bias,
+                               const double *item_bias, const int32_t *users,
+                               const int32_t *items, const double *ratings, Py_ssize_t k,
+                               Py_ssize_t start, Py_ssize_t stop, const mfcy_sgd_params *hp,
+                               double *out)
+    void mfcy_error_range_di64(const double *P, const double *Q, const double *user_bias,
+                               const double *item_bias, const int64_t *users,
+                               const int64_t *items, const double *ratings, Py_ssize_t k,
+                               Py_ssize_t start, Py_ssize_t stop, const mfcy_sgd_params *hp,
+                               double *out)
+    void mfcy_predict_range_fi32(const float *P, const float *Q, const float *user_bias,
+                                 const float *item_bias, const int32_t *users,
+                                 const int32_t *items, Py_ssize_t k, Py_ssize_t n,
+                                 double global_mean, int biased, float *out)
+    void mfcy_predict_range_fi64(const float *P, const float *Q, const float *user_bias,
+                                 const float *item_bias, const int64_t *users,
+                                 const int64_t *items, Py_ssize_t k, Py_ssize_t n,
+                                 double global_mean, int biased, float *out)
+    void mfcy_predict_range_di32(const double *P, const double *Q, const double *user_bias,
+                                 const double *item_bias, const int32_t *users,
+                                 const int32_t *items, Py_ssize_t k, Py_ssize_t n,
+                                 double global_mean, int biased, double *out)
+    void mfcy_predict_range_di64(const double *P, const double *Q, const double *user_bias,
+                                 const double *item_bias, const int64_t *users,
+                                 const int64_t *items, Py_ssize_t k, Py_ssize_t n,
+                                 double global_mean, int biased, double *out)
+    const char *mfcy_base_path()
+    const char *mfcy_compiler()
+    int MFCY_PORTABLE
     int mfcy_select_isa(int want)
     int mfcy_cpu_has_avx2()
     int mfcy_isa_in_use()
@@ -146,6 +174,19 @@ def _isa_from_environment():
 _isa_from_environment()
 
 
+def kernel_path():
+    """The build's baseline copy of the loops: ``"sse2"`` (x86-64), ``"neon"``
+    (aarch64), ``"vector16"`` (another CPU, 16-byte GNU C vectors) or
+    ``"portable"`` (plain C: a compiler without GNU C vector extensions, such as
+    MSVC, or ``MFCY_PORTABLE=1`` at build time)."""
+    return mfcy_base_path().decode("ascii")
+
+
+def compiler():
+    """The C compiler (and its version) that built the kernel."""
+    return mfcy_compiler().decode("ascii", "replace").strip()
+
+
 def openmp_enabled():
     """Whether this build of the kernel was compiled with OpenMP threads."""
     return bool(MFCY_HAVE_OPENMP)
@@ -163,13 +204,6 @@ def debug_build():
 def sanitizers():
     """The ``-fsanitize=`` list this build was compiled with (``""`` for none)."""
     return MFCY_SANITIZE.decode("ascii")
-
-
-cdef inline real_t _dot(const real_t *p, const real_t *q, Py_ssize_t k) noexcept nogil:
-    if real_t is float:
-        return mfcy_dot_f(p, q, k)
-    else:
-        return mfcy_dot_d(p, q, k)
 
 
 cdef inline double _nothing(double x) noexcept nogil:
@@ -199,28 +233,23 @@ cdef int _check_indices(const real_t[:, ::1] P, const real_t[:, ::1] Q,
 
 cdef double _sgd_range(real_t *P, real_t *Q, real_t *user_bias, real_t *item_bias,
                        const index_t *users, const index_t *items, const real_t *ratings,
-                       Py_ssize_t start, Py_ssize_t stop, Py_ssize_t stride, Py_ssize_t k,
-                       real_t mu, real_t lr, real_t reg, real_t reg_bias, bint biased,
-                       bint sequential, bint prefetch) noexcept nogil:
-    """SGD over the positions [start, stop) (the C loop of _sgd_kernel.h)."""
+                       Py_ssize_t k, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t stride,
+                       const mfcy_sgd_params *hp) noexcept nogil:
+    """SGD over the positions [start, stop) (the C loop of _sgd_range.h)."""
     if real_t is float:
         if index_t is int32_t:
-            return mfcy_sgd_range_fi32(P, Q, user_bias, item_bias, users, items, ratings, start,
-                                       stop - start, stride, mu, lr, reg, reg_bias, biased,
-                                       sequential, prefetch, k)
+            return mfcy_sgd_range_fi32(P, Q, user_bias, item_bias, users, items, ratings, k,
+                                       start, stop - start, stride, hp)
         else:
-            return mfcy_sgd_range_fi64(P, Q, user_bias, item_bias, users, items, ratings, start,
-                                       stop - start, stride, mu, lr, reg, reg_bias, biased,
-                                       sequential, prefetch, k)
+            return mfcy_sgd_range_fi64(P, Q, user_bias, item_bias, users, items, ratings, k,
+                                       start, stop - start, stride, hp)
     else:
         if index_t is int32_t:
-            return mfcy_sgd_range_di32(P, Q, user_bias, item_bias, users, items, ratings, start,
-                                       stop - start, stride, mu, lr, reg, reg_bias, biased,
-                                       sequential, prefetch, k)
+            return mfcy_sgd_range_di32(P, Q, user_bias, item_bias, users, items, ratings, k,
+                                       start, stop - start, stride, hp)
         else:
-            return mfcy_sgd_range_di64(P, Q, user_bias, item_bias, users, items, ratings, start,
-                                       stop - start, stride, mu, lr, reg, reg_bias, biased,
-                                       sequential, prefetch, k)
+            return mfcy_sgd_range_di64(P, Q, user_bias, item_bias, users, items, ratings, k,
+                                       start, stop - start, stride, hp)
 
 
 cdef double _sgd_block(real_t[:, ::1] P, real_t[:, ::1] Q,
@@ -228,9 +257,8 @@ cdef double _sgd_block(real_t[:, ::1] P, real_t[:, ::1] Q,
                        const index_t[::1] users, const index_t[::1] items,
                        const real_t[::1] ratings, const int64_t[::1] chunk_bounds,
                        const int64_t[::1] block_chunks, const int64_t[::1] visit_order,
-                       Py_ssize_t block, Py_ssize_t stride, real_t mu, real_t lr, real_t reg,
-                       real_t reg_bias, bint biased, bint sequential,
-                       bint prefetch) except? -1.0 nogil:
+                       Py_ssize_t block, Py_ssize_t stride,
+                       const mfcy_sgd_params *hp) except? -1.0 nogil:
     cdef Py_ssize_t j, c, start, stop
     cdef Py_ssize_t k = P.shape[1]
     cdef double sse = 0.0
@@ -249,9 +277,8 @@ cdef double _sgd_block(real_t[:, ::1] P, real_t[:, ::1] Q,
         stop = chunk_bounds[c + 1]
         if MFCY_DEBUG_BUILD:
             _check_indices(P, Q, user_bias, item_bias, users, items, ratings, start, stop,
-                           biased)
-        sse += _sgd_range(p0, q0, ub0, ib0, u0, i0, r0, start, stop, stride, k,
-                          mu, lr, reg, reg_bias, biased, sequential, prefetch)
+                           hp.biased)
+        sse += _sgd_range(p0, q0, ub0, ib0, u0, i0, r0, k, start, stop, stride, hp)
     return sse
 
 
@@ -305,12 +332,16 @@ def sgd_epoch(real_t[:, ::1] P, real_t[:, ::1] Q,
     cdef Py_ssize_t n_blocks = strata.shape[0]
     cdef Py_ssize_t s, a, block
     cdef double total = 0.0
-    cdef real_t mu = <real_t>(global_mean if biased else 0.0)
-    cdef real_t lr = <real_t>learning_rate
-    cdef real_t reg = <real_t>regularization
-    cdef real_t reg_bias = <real_t>bias_regularization
-    cdef bint prefetch = ((P.shape[0] + Q.shape[0]) * P.shape[1] * sizeof(real_t)
-                          > PREFETCH_MIN_BYTES)
+    # The loops convert each value to real_t once, as they reach it.
+    cdef mfcy_sgd_params hp
+    hp.global_mean = global_mean if biased else 0.0
+    hp.learning_rate = learning_rate
+    hp.regularization = regularization
+    hp.bias_regularization = bias_regularization
+    hp.biased = biased
+    hp.sequential = sequential
+    hp.prefetch = ((P.shape[0] + Q.shape[0]) * P.shape[1] * sizeof(real_t)
+                   > PREFETCH_MIN_BYTES)
     cdef double *block_sse = <double *>malloc(max(n_blocks, 1) * sizeof(double))
     if block_sse == NULL:
         raise MemoryError()
@@ -322,8 +353,7 @@ def sgd_epoch(real_t[:, ::1] P, real_t[:, ::1] Q,
                         block = a * n_blocks + (a + strata[s]) % n_blocks
                         block_sse[a] = _sgd_block(P, Q, user_bias, item_bias, users, items,
                                                   ratings, chunk_bounds, block_chunks,
-                                                  visit_order, block, stride, mu, lr, reg, reg_bias,
-                                                  biased, sequential, prefetch)
+                                                  visit_order, block, stride, &hp)
                 else:
                     # Blocks differ in size: hand them out one at a time.
                     for a in prange(n_blocks, schedule="dynamic", chunksize=1,
@@ -331,8 +361,7 @@ def sgd_epoch(real_t[:, ::1] P, real_t[:, ::1] Q,
                         block = a * n_blocks + (a + strata[s]) % n_blocks
                         block_sse[a] = _sgd_block(P, Q, user_bias, item_bias, users, items,
                                                   ratings, chunk_bounds, block_chunks,
-                                                  visit_order, block, stride, mu, lr, reg, reg_bias,
-                                                  biased, sequential, prefetch)
+                                                  visit_order, block, stride, &hp)
                 # Fixed summation order: the same total for any thread count.
                 for a in range(n_blocks):
                     total += block_sse[a]
@@ -345,7 +374,7 @@ cdef int _error_range(const real_t[:, ::1] P, const real_t[:, ::1] Q,
                        const real_t[::1] user_bias, const real_t[::1] item_bias,
                        const index_t[::1] users, const index_t[::1] items,
                        const real_t[::1] ratings, Py_ssize_t start, Py_ssize_t stop,
-                       real_t mu, bint biased, double *out) except -1 nogil:
+                       const mfcy_sgd_params *hp, double *out) except -1 nogil:
     """Summed squared and absolute errors of [start, stop) into out[0], out[1]."""
     cdef Py_ssize_t k = P.shape[1]
     cdef const real_t *ub0 = &user_bias[0] if user_bias.shape[0] else NULL
@@ -355,21 +384,22 @@ cdef int _error_range(const real_t[:, ::1] P, const real_t[:, ::1] Q,
         out[1] = 0.0
         return 0
     if MFCY_DEBUG_BUILD:
-        _check_indices(P, Q, user_bias, item_bias, users, items, ratings, start, stop, biased)
+        _check_indices(P, Q, user_bias, item_bias, users, items, ratings, start, stop,
+                       hp.biased)
     if real_t is float:
         if index_t is int32_t:
             mfcy_error_range_fi32(&P[0, 0], &Q[0, 0], ub0, ib0, &users[0], &items[0],
-                                  &ratings[0], start, stop, mu, biased, out, k)
+                                  &ratings[0], k, start, stop, hp, out)
         else:
             mfcy_error_range_fi64(&P[0, 0], &Q[0, 0], ub0, ib0, &users[0], &items[0],
-                                  &ratings[0], start, stop, mu, biased, out, k)
+                                  &ratings[0], k, start, stop, hp, out)
     else:
         if index_t is int32_t:
             mfcy_error_range_di32(&P[0, 0], &Q[0, 0], ub0, ib0, &users[0], &items[0],
-                                  &ratings[0], start, stop, mu, biased, out, k)
+                                  &ratings[0], k, start, stop, hp, out)
         else:
             mfcy_error_range_di64(&P[0, 0], &Q[0, 0], ub0, ib0, &users[0], &items[0],
-                                  &ratings[0], start, stop, mu, biased, out, k)
+                                  &ratings[0], k, start, stop, hp, out)
     return 0
 
 
@@ -387,7 +417,11 @@ def error_sums(const real_t[:, ::1] P, const real_t[:, ::1] Q,
     cdef Py_ssize_t n = ratings.shape[0]
     cdef Py_ssize_t n_chunks = (n + ERROR_CHUNK - 1) // ERROR_CHUNK
     cdef Py_ssize_t c, start, stop
-    cdef real_t mu = <real_t>(global_mean if biased else 0.0)
+    cdef mfcy_sgd_params hp
+    hp.global_mean = global_mean if biased else 0.0
+    hp.learning_rate = hp.regularization = hp.bias_regularization = 0.0
+    hp.biased = biased
+    hp.sequential = hp.prefetch = 0
     cdef double sse = 0.0, sae = 0.0
     cdef double *sums = <double *>malloc(2 * max(n_chunks, 1) * sizeof(double))
     if sums == NULL:
@@ -398,13 +432,34 @@ def error_sums(const real_t[:, ::1] P, const real_t[:, ::1] Q,
                 start = c * ERROR_CHUNK
                 stop = min(start + ERROR_CHUNK, n)
                 _error_range(P, Q, user_bias, item_bias, users, items, ratings,
-                             start, stop, mu, biased, &sums[2 * c])
+                             start, stop, &hp, &sums[2 * c])
             for c in range(n_chunks):
                 sse += sums[2 * c]
                 sae += sums[2 * c + 1]
     finally:
         free(sums)
     return sse, sae
+
+
+cdef int _check_pairs(const real_t[:, ::1] P, const real_t[:, ::1] Q,
+                      const real_t[::1] user_bias, const real_t[::1] item_bias,
+                      const index_t[::1] users, const index_t[::1] items, bint biased,
+                      real_t[::1] out) except -1 nogil:
+    """Debug builds only: predict_pairs' indices (>= 0, or -1 for unknown) through checked
+    accesses, and ``out`` long enough."""
+    cdef Py_ssize_t t
+    cdef double touched = out[users.shape[0] - 1] + items[users.shape[0] - 1]
+    for t in range(users.shape[0]):
+        if users[t] >= 0:
+            touched += P[users[t], 0]
+            if biased:
+                touched += user_bias[users[t]]
+        if items[t] >= 0:
+            touched += Q[items[t], 0]
+            if biased:
+                touched += item_bias[items[t]]
+    _nothing(touched)
+    return 0
 
 
 def predict_pairs(const real_t[:, ::1] P, const real_t[:, ::1] Q,
@@ -419,21 +474,26 @@ def predict_pairs(const real_t[:, ::1] P, const real_t[:, ::1] Q,
     """
     cdef Py_ssize_t n = users.shape[0]
     cdef Py_ssize_t k = P.shape[1]
-    cdef Py_ssize_t t
-    cdef index_t u, i
-    cdef double value
+    if n == 0:
+        return
+    if MFCY_DEBUG_BUILD:
+        _check_pairs(P, Q, user_bias, item_bias, users, items, biased, out)
+    cdef const real_t *p0 = &P[0, 0] if P.shape[0] else NULL
+    cdef const real_t *q0 = &Q[0, 0] if Q.shape[0] else NULL
+    cdef const real_t *ub0 = &user_bias[0] if user_bias.shape[0] else NULL
+    cdef const real_t *ib0 = &item_bias[0] if item_bias.shape[0] else NULL
     with nogil:
-        for t in range(n):
-            u = users[t]
-            i = items[t]
-            value = global_mean
-            if biased:
-                if u >= 0:
-                    value += user_bias[u]
-                if i >= 0:
-                    value += item_bias[i]
-            if u >= 0 and i >= 0:
-                if not biased:
-                    value = 0.0
-                value += _dot(&P[u, 0], &Q[i, 0], k)
-            out[t] = <real_t>value
+        if real_t is float:
+            if index_t is int32_t:
+                mfcy_predict_range_fi32(p0, q0, ub0, ib0, &users[0], &items[0], k, n,
+                                        global_mean, biased, &out[0])
+            else:
+                mfcy_predict_range_fi64(p0, q0, ub0, ib0, &users[0], &items[0], k, n,
+                                        global_mean, biased, &out[0])
+        else:
+            if index_t is int32_t:
+                mfcy_predict_range_di32(p0, q0, ub0, ib0, &users[0], &items[0], k, n,
+                                        global_mean, biased, &out[0])
+            else:
+                mfcy_predict_range_di64(p0, q0, ub0, ib0, &users[0], &items[0], k, n,
+                                        global_mean, biased, &out[0])

@@ -1,25 +1,51 @@
 /*
- * The loops of the SGD kernel, in C, included by _sgd.pyx.
+ * The C loops of the SGD kernel, included by _sgd.pyx (and by the C test
+ * driver tests/c/kernel_driver.c, which runs them without Python).
  *
  * Why C and not Cython for the innermost loops:
  *
  * - gcc will not vectorize a floating-point dot product on its own (it may not
  *   reassociate the sum), and we refuse -ffast-math (it breaks isfinite) and
  *   -march=native (it breaks portability). `#pragma omp simd` (honoured by
- *   -fopenmp-simd, which needs no OpenMP runtime) and GCC vector extensions
- *   give the vector code without either.
+ *   -fopenmp-simd, which needs no OpenMP runtime) and GCC/clang vector
+ *   extensions give the vector code without either.
  * - Small factor counts are the common case and a loop whose trip count is a
- *   compile-time constant keeps both rows in registers: the loop over one chunk
- *   of ratings is written once, as an always-inline "template", and
- *   instantiated for k = 8, 16, 32, 64 and 100 (the default) next to the
- *   general-k version (measured on ML-1M, k = 8: 6.2 -> 5.3 ms per epoch).
- * - The same template is compiled twice: for the x86-64 baseline (SSE2, what
- *   the wheel targets) and for AVX2 with FMA, chosen once at import by asking
- *   the CPU (ML-1M, k = 8: 5.3 -> 4.3 ms; k = 32: 14 -> 10 ms). The choice is
- *   per chunk of ratings, never per rating, so the dispatch costs nothing.
- *   FMA rounds once where the baseline rounds twice: factors agree between the
- *   two paths to rounding, and are bit-identical for any thread count on one
- *   machine. MFCY_ISA=baseline (read by _sgd.pyx) forces the baseline.
+ *   compile-time constant keeps both rows in registers: the loops over one
+ *   chunk of ratings are always-inline functions taking k last, called with
+ *   k = 8, 16, 32, 64 and 100 (the default) as constants next to the
+ *   general-k call (benchmarks/README.md has the measurements).
+ *
+ * Layout (the style of numpy's .c.src templates, with real line numbers):
+ *
+ *   _sgd_kernel.h   configuration, the hyperparameter struct, the vector
+ *                   types, the instantiations and the run-time ISA choice;
+ *   _sgd_real.h     per (real type, ISA): dot product and update steps;
+ *   _sgd_range.h    per (real type, index type, ISA): the loops over a chunk
+ *                   (SGD, error pass, predictions) and their k-dispatch.
+ *
+ * Each template file is #included once per instantiation with macros naming
+ * only the types, the ISA and its function attribute. Copies of the loops:
+ *
+ *   base    the compiler's baseline vectors: SSE2 on x86-64, NEON on aarch64
+ *           (16-byte GCC/clang vector extensions). No aarch64-specific copy:
+ *           NEON is the aarch64 baseline and its FMA is too, so gcc and clang
+ *           already compile this copy to ldr q / fmla v.4s (ci/c_kernel.sh
+ *           checks the NEON instructions are there); a copy with intrinsics
+ *           would issue the same instructions. Wider SVE vectors differ between
+ *           CPUs and no aarch64 machine was available to time one;
+ *   avx2    x86 only: 32-byte vectors compiled with target("avx2,fma"),
+ *           chosen once at import by asking the CPU. The choice is per chunk
+ *           of ratings, never per rating, so the dispatch costs nothing. FMA
+ *           rounds once where the baseline rounds twice: factors agree between
+ *           the two copies to rounding, and are bit-identical for any thread
+ *           count on one machine. MFCY_ISA=baseline (read by _sgd.pyx) forces
+ *           the baseline.
+ *   portable        (MFCY_PORTABLE=1, or a compiler without GNU extensions such
+ *           as MSVC): the same arithmetic as `base` on plain arrays, so on
+ *           x86-64 its results are bit-identical to the SSE2 baseline.
+ *
+ * Adding a copy (e.g. AVX-512): one instantiation block below, its vector
+ * type, and one line in mfcy_select_isa / MFCY_CHOOSE.
  *
  * Every function trusts its arguments; _sgd.pyx and the Python layer check them.
  */
@@ -29,6 +55,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Set by setup.py; the defaults describe a plain release build. */
 #ifndef MFCY_HAVE_OPENMP
@@ -40,13 +67,23 @@
 #ifndef MFCY_SANITIZE
 #define MFCY_SANITIZE ""
 #endif
+#ifndef MFCY_PORTABLE
+#define MFCY_PORTABLE 0
+#endif
 
 /* Rows of P and Q are fetched this many ratings ahead when they do not sit in
  * the caches anyway (the SGD loop then waits on memory, not on arithmetic). */
 #define MFCY_PREFETCH_DISTANCE 8
 #define MFCY_CACHE_LINE 64
 
-#if defined(__GNUC__) || defined(__clang__)
+/* GNU C (gcc, clang): vector extensions, always_inline, prefetch, target(). */
+#if (defined(__GNUC__) || defined(__clang__)) && !MFCY_PORTABLE
+#define MFCY_GNU_VECTORS 1
+#else
+#define MFCY_GNU_VECTORS 0
+#endif
+
+#if MFCY_GNU_VECTORS
 #define MFCY_RESTRICT __restrict__
 #define MFCY_INLINE static inline __attribute__((always_inline))
 /* rw=1: we are about to write the row; locality 3: keep it in every cache. */
@@ -56,129 +93,75 @@
 #define MFCY_PRAGMA(x) _Pragma(#x)
 #define MFCY_SIMD MFCY_PRAGMA(omp simd)
 #else
+#if defined(_MSC_VER)
+#define MFCY_RESTRICT __restrict
+#elif defined(__GNUC__) || defined(__clang__)
+#define MFCY_RESTRICT __restrict__
+#else
 #define MFCY_RESTRICT
+#endif
 #define MFCY_INLINE static inline
-#define mfcy_prefetch(addr) ((void)0)
-#define mfcy_prefetch_read(addr) ((void)0)
+#define mfcy_prefetch(addr) ((void)(addr))
+#define mfcy_prefetch_read(addr) ((void)(addr))
 #define MFCY_SIMD
 #endif
 
 /* A second, AVX2+FMA, copy of the loops where the compiler can make one. */
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#if MFCY_GNU_VECTORS && (defined(__x86_64__) || defined(__i386__))
 #define MFCY_HAVE_AVX2_PATH 1
 #define MFCY_AVX2 __attribute__((target("avx2,fma")))
 #else
 #define MFCY_HAVE_AVX2_PATH 0
 #endif
 
+/* The name of the copy compiled as `base` (what build_info() reports). */
+#if !MFCY_GNU_VECTORS
+#define MFCY_BASE_PATH "portable"
+#elif defined(__x86_64__) || defined(__i386__)
+#define MFCY_BASE_PATH "sse2"
+#elif defined(__aarch64__) || defined(__ARM_NEON)
+#define MFCY_BASE_PATH "neon"
+#else
+#define MFCY_BASE_PATH "vector16"
+#endif
+
+/* The hyperparameters of one call. Held in double whatever the real type:
+ * each loop converts them to its type once, exactly as the caller used to. */
+typedef struct mfcy_sgd_params {
+    double global_mean;         /* 0 for an unbiased model */
+    double learning_rate;
+    double regularization;
+    double bias_regularization;
+    int biased;                 /* predict with mean and biases, update the biases */
+    int sequential;             /* q moves with the new p (the lesson's rule) */
+    int prefetch;               /* prefetch the rows of coming ratings */
+} mfcy_sgd_params;
+
 /* ------------------------------------------------------------------------ */
-/* The k-loops.                                                             */
+/* 16-byte (and, on x86, 32-byte) vectors.                                  */
 /* ------------------------------------------------------------------------ */
 
-#define MFCY_DEFINE_STEPS(T, S)                                                        \
-    /* Funk/Surprise rule: both rows move from their old values. */                     \
-    MFCY_INLINE void mfcy_step_simultaneous_##S(T *MFCY_RESTRICT p, T *MFCY_RESTRICT q,  \
-                                                T err, T lr, T reg, Py_ssize_t k) {     \
-        MFCY_SIMD                                                                       \
-        for (Py_ssize_t f = 0; f < k; ++f) {                                            \
-            const T pf = p[f], qf = q[f];                                               \
-            p[f] = pf + lr * (err * qf - reg * pf);                                     \
-            q[f] = qf + lr * (err * pf - reg * qf);                                     \
-        }                                                                               \
-    }                                                                                   \
-    /* The lesson's rule: p moves first, q then moves using the *new* p. Element f */   \
-    /* of q only needs element f of p, so one fused loop is exactly the notebook's */   \
-    /* two vector statements.                                                      */   \
-    MFCY_INLINE void mfcy_step_sequential_##S(T *MFCY_RESTRICT p, T *MFCY_RESTRICT q,    \
-                                              T err, T lr, T reg, Py_ssize_t k) {       \
-        MFCY_SIMD                                                                       \
-        for (Py_ssize_t f = 0; f < k; ++f) {                                            \
-            const T pf = p[f] + lr * (err * q[f] - reg * p[f]);                         \
-            p[f] = pf;                                                                  \
-            q[f] = q[f] + lr * (err * pf - reg * q[f]);                                 \
-        }                                                                               \
-    }                                                                                   \
-    MFCY_INLINE void mfcy_step_##S(T *MFCY_RESTRICT p, T *MFCY_RESTRICT q, T err, T lr,   \
-                                   T reg, Py_ssize_t k, int sequential) {               \
-        if (sequential)                                                                 \
-            mfcy_step_sequential_##S(p, q, err, lr, reg, k);                            \
-        else                                                                            \
-            mfcy_step_simultaneous_##S(p, q, err, lr, reg, k);                          \
-    }
-
-MFCY_DEFINE_STEPS(float, f)
-MFCY_DEFINE_STEPS(double, d)
-
-/*
- * The dot product p . q, in vectors of W lanes with a tree of accumulators:
- * one accumulator would be a chain of dependent adds (k/W of them, 4 cycles
- * each), which at k = 100 set the pace, and a reduction left to the compiler
- * ends in W scalar adds in a row, which at k = 8 did. So: up to four
- * independent vector accumulators (GCC/clang vector extensions: SSE2 or AVX2,
- * no -march needed), added pairwise, then a horizontal sum by shuffles. With
- * k a compile-time constant (the specialised copies below) all of it unrolls
- * and the accumulators a short row does not need are never created.
- */
-#define MFCY_DEFINE_DOT(NAME, T, V, W, HSUM, ATTR)                                    \
-    ATTR MFCY_INLINE V NAME##_load(const T *x) {                                      \
-        V v;                                                                          \
-        __builtin_memcpy(&v, x, sizeof v); /* unaligned load */                       \
-        return v;                                                                     \
-    }                                                                                 \
-    ATTR MFCY_INLINE T NAME(const T *MFCY_RESTRICT p, const T *MFCY_RESTRICT q,        \
-                            Py_ssize_t k) {                                            \
-        if (k < (W)) {                                                                 \
-            T acc = 0;                                                                 \
-            for (Py_ssize_t f = 0; f < k; ++f) acc += p[f] * q[f];                     \
-            return acc;                                                                \
-        }                                                                              \
-        V a0 = NAME##_load(p) * NAME##_load(q);                                        \
-        Py_ssize_t f = (W);                                                            \
-        if (k >= 2 * (W)) {                                                            \
-            V a1 = NAME##_load(p + (W)) * NAME##_load(q + (W));                        \
-            f = 2 * (W);                                                               \
-            if (k >= 4 * (W)) {                                                        \
-                V a2 = NAME##_load(p + 2 * (W)) * NAME##_load(q + 2 * (W));            \
-                V a3 = NAME##_load(p + 3 * (W)) * NAME##_load(q + 3 * (W));            \
-                for (f = 4 * (W); f + 4 * (W) <= k; f += 4 * (W)) {                    \
-                    a0 += NAME##_load(p + f) * NAME##_load(q + f);                     \
-                    a1 += NAME##_load(p + f + (W)) * NAME##_load(q + f + (W));         \
-                    a2 += NAME##_load(p + f + 2 * (W)) * NAME##_load(q + f + 2 * (W)); \
-                    a3 += NAME##_load(p + f + 3 * (W)) * NAME##_load(q + f + 3 * (W)); \
-                }                                                                      \
-                a0 += a2;                                                              \
-                a1 += a3;                                                              \
-            }                                                                          \
-            for (; f + 2 * (W) <= k; f += 2 * (W)) {                                   \
-                a0 += NAME##_load(p + f) * NAME##_load(q + f);                         \
-                a1 += NAME##_load(p + f + (W)) * NAME##_load(q + f + (W));             \
-            }                                                                          \
-            a0 += a1;                                                                  \
-        }                                                                              \
-        if (f + (W) <= k) {                                                            \
-            a0 += NAME##_load(p + f) * NAME##_load(q + f);                             \
-            f += (W);                                                                  \
-        }                                                                              \
-        T acc = HSUM(a0);                                                              \
-        for (; f < k; ++f) acc += p[f] * q[f];                                         \
-        return acc;                                                                    \
-    }
-
-#if defined(__GNUC__) || defined(__clang__)
+#if MFCY_GNU_VECTORS
 typedef float mfcy_v4f __attribute__((vector_size(16)));
 typedef double mfcy_v2d __attribute__((vector_size(16)));
-typedef int mfcy_v4i __attribute__((vector_size(16)));
 
-/* Horizontal sums: pairwise, with shuffles (what a hand-written SSE sum does). */
+#define MFCY_VMUL(a, b) ((a) * (b))
+#define MFCY_VADD(a, b) ((a) + (b))
+
+/* Horizontal sums: pairwise, with shuffles (what a hand-written SSE sum does):
+ * (v0 + v2) + (v1 + v3). */
 MFCY_INLINE float mfcy_hsum_v4f(mfcy_v4f v) {
+#if defined(__clang__)
+    v += __builtin_shufflevector(v, v, 2, 3, 0, 1);
+    v += __builtin_shufflevector(v, v, 1, 0, 3, 2);
+#else
+    typedef int mfcy_v4i __attribute__((vector_size(16)));
     v += __builtin_shuffle(v, (mfcy_v4i){2, 3, 0, 1});
     v += __builtin_shuffle(v, (mfcy_v4i){1, 0, 3, 2});
+#endif
     return v[0];
 }
 MFCY_INLINE double mfcy_hsum_v2d(mfcy_v2d v) { return v[0] + v[1]; }
-
-MFCY_DEFINE_DOT(mfcy_dot_f, float, mfcy_v4f, 4, mfcy_hsum_v4f, )
-MFCY_DEFINE_DOT(mfcy_dot_d, double, mfcy_v2d, 2, mfcy_hsum_v2d, )
 
 #if MFCY_HAVE_AVX2_PATH
 typedef float mfcy_v8f __attribute__((vector_size(32)));
@@ -191,189 +174,135 @@ MFCY_AVX2 MFCY_INLINE float mfcy_hsum_v8f(mfcy_v8f v) {
 MFCY_AVX2 MFCY_INLINE double mfcy_hsum_v4d(mfcy_v4d v) {
     return (v[0] + v[2]) + (v[1] + v[3]);
 }
-MFCY_DEFINE_DOT(mfcy_dot_avx2_f, float, mfcy_v8f, 8, mfcy_hsum_v8f, MFCY_AVX2)
-MFCY_DEFINE_DOT(mfcy_dot_avx2_d, double, mfcy_v4d, 4, mfcy_hsum_v4d, MFCY_AVX2)
 #endif
 
-#else /* not GCC/clang: plain loops */
-#define MFCY_DEFINE_PLAIN_DOT(NAME, T)                                                \
-    MFCY_INLINE T NAME(const T *MFCY_RESTRICT p, const T *MFCY_RESTRICT q, Py_ssize_t k) { \
-        T acc = 0;                                                                     \
-        for (Py_ssize_t f = 0; f < k; ++f) acc += p[f] * q[f];                         \
-        return acc;                                                                    \
-    }
-MFCY_DEFINE_PLAIN_DOT(mfcy_dot_f, float)
-MFCY_DEFINE_PLAIN_DOT(mfcy_dot_d, double)
+#else /* portable: the same lanes on plain arrays (any C99 compiler, MSVC) */
+typedef struct { float v[4]; } mfcy_v4f;
+typedef struct { double v[2]; } mfcy_v2d;
+
+MFCY_INLINE mfcy_v4f mfcy_mul_v4f(mfcy_v4f a, mfcy_v4f b) {
+    for (int l = 0; l < 4; ++l) a.v[l] *= b.v[l];
+    return a;
+}
+MFCY_INLINE mfcy_v4f mfcy_add_v4f(mfcy_v4f a, mfcy_v4f b) {
+    for (int l = 0; l < 4; ++l) a.v[l] += b.v[l];
+    return a;
+}
+MFCY_INLINE mfcy_v2d mfcy_mul_v2d(mfcy_v2d a, mfcy_v2d b) {
+    for (int l = 0; l < 2; ++l) a.v[l] *= b.v[l];
+    return a;
+}
+MFCY_INLINE mfcy_v2d mfcy_add_v2d(mfcy_v2d a, mfcy_v2d b) {
+    for (int l = 0; l < 2; ++l) a.v[l] += b.v[l];
+    return a;
+}
+/* The same order as the vector sums above. */
+MFCY_INLINE float mfcy_hsum_v4f(mfcy_v4f a) { return (a.v[0] + a.v[2]) + (a.v[1] + a.v[3]); }
+MFCY_INLINE double mfcy_hsum_v2d(mfcy_v2d a) { return a.v[0] + a.v[1]; }
 #endif
 
 /* ------------------------------------------------------------------------ */
-/* The loops over one chunk of ratings, as always-inline templates.         */
+/* Instantiations: one block per (ISA, real type); _sgd_real.h includes    */
+/* _sgd_range.h once per index type.                                        */
 /* ------------------------------------------------------------------------ */
 
-/*
- * SGD over the positions start + t, t = (j * step) % n for j = 0 .. n - 1 (step
- * coprime to n: a permutation of the chunk without a gather; consecutive
- * updates hit different users while the chunk stays in L1). Returns the summed
- * squared error of the ratings as they were met. The order of every sum and
- * update is the one of the Python oracle in the tests.
- */
-#define MFCY_DEFINE_SGD_RANGE(NAME, T, S, I, DOT, ATTR)                                      \
-    ATTR MFCY_INLINE double NAME(T *MFCY_RESTRICT P, T *MFCY_RESTRICT Q, T *user_bias,       \
-                            T *item_bias, const I *users, const I *items,               \
-                            const T *ratings, Py_ssize_t start, Py_ssize_t n,           \
-                            Py_ssize_t step, T mu, T lr, T reg, T reg_bias, int biased, \
-                            int sequential, int prefetch, const Py_ssize_t k) {         \
-        if (n <= 0) return 0.0;                                                        \
-        step %= n;                                                                     \
-        double sse = 0.0;                                                              \
-        Py_ssize_t t = 0, ahead = (MFCY_PREFETCH_DISTANCE * step) % n;                 \
-        users += start;                                                                \
-        items += start;                                                                \
-        ratings += start;                                                              \
-        for (Py_ssize_t j = 0; j < n; ++j) {                                           \
-            if (prefetch && j + MFCY_PREFETCH_DISTANCE < n) {                          \
-                mfcy_prefetch(P + (Py_ssize_t)users[ahead] * k);                       \
-                mfcy_prefetch(Q + (Py_ssize_t)items[ahead] * k);                       \
-            }                                                                          \
-            const I u = users[t], i = items[t];                                        \
-            T *p = P + (Py_ssize_t)u * k;                                              \
-            T *q = Q + (Py_ssize_t)i * k;                                              \
-            T err;                                                                     \
-            if (biased) {                                                              \
-                const T bu = user_bias[u], bi = item_bias[i];                          \
-                err = ratings[t] - (mu + bu + bi + DOT(p, q, k));                      \
-                user_bias[u] = bu + lr * (err - reg_bias * bu);                        \
-                item_bias[i] = bi + lr * (err - reg_bias * bi);                        \
-            } else {                                                                   \
-                err = ratings[t] - DOT(p, q, k);                                       \
-            }                                                                          \
-            mfcy_step_##S(p, q, err, lr, reg, k, sequential);                          \
-            sse += (double)err * (double)err;                                          \
-            t += step;                                                                 \
-            if (t >= n) t -= n;                                                        \
-            ahead += step;                                                             \
-            if (ahead >= n) ahead -= n;                                                \
-        }                                                                              \
-        return sse;                                                                    \
-    }
+#define MFCY_CAT_(a, b) a##b
+#define MFCY_CAT(a, b) MFCY_CAT_(a, b)
+/* mfcy_dot_base_f, mfcy_sgd_avx2_di64, ... */
+#define MFCY_REAL_NAME(x) MFCY_CAT(MFCY_CAT(MFCY_CAT(x, _), MFCY_ISA), MFCY_CAT(_, MFCY_S))
+#define MFCY_RANGE_NAME(x) MFCY_CAT(MFCY_REAL_NAME(x), MFCY_SI)
 
-/* Read-only pass: summed squared and absolute errors of positions [start, stop).
- * Ratings come sorted by user (the canonical order), so the loop runs user by
- * user: a user's factor row is loop-invariant over its ratings, and with k a
- * compile-time constant the compiler keeps it in registers instead of loading
- * it again for every rating (the pass is bound by loads). The sums are added
- * in the same order as a flat loop. */
-#define MFCY_DEFINE_ERROR_RANGE(NAME, T, I, DOT, ATTR)                                       \
-    ATTR MFCY_INLINE int NAME(const T *P, const T *Q, const T *user_bias,                    \
-                         const T *item_bias, const I *users, const I *items,            \
-                         const T *ratings, Py_ssize_t start, Py_ssize_t stop, T mu,     \
-                         int biased, double *out, const Py_ssize_t k) {                 \
-        double sse = 0.0, sae = 0.0;                                                   \
-        Py_ssize_t t = start;                                                          \
-        while (t < stop) {                                                             \
-            const I u = users[t];                                                      \
-            const T *p = P + (Py_ssize_t)u * k;                                        \
-            const T base = biased ? mu + user_bias[u] : (T)0;                          \
-            do {                                                                       \
-                /* Items come in random order: fetch a coming item's whole row */      \
-                /* (100 floats span 7 cache lines); the user's row is reused.  */      \
-                if (t + MFCY_PREFETCH_DISTANCE < stop) {                               \
-                    const char *ahead = (const char *)(Q + (Py_ssize_t)items[t + MFCY_PREFETCH_DISTANCE] * k); \
-                    for (Py_ssize_t b = 0; b < k * (Py_ssize_t)sizeof(T); b += MFCY_CACHE_LINE) \
-                        mfcy_prefetch_read(ahead + b);                                 \
-                }                                                                      \
-                const I i = items[t];                                                  \
-                const T *q = Q + (Py_ssize_t)i * k;                                    \
-                T err;                                                                 \
-                if (biased)                                                            \
-                    err = ratings[t] - (base + item_bias[i] + DOT(p, q, k));           \
-                else                                                                   \
-                    err = ratings[t] - DOT(p, q, k);                                   \
-                sse += (double)err * (double)err;                                      \
-                sae += fabs((double)err);                                              \
-                ++t;                                                                   \
-            } while (t < stop && users[t] == u);                                       \
-        }                                                                              \
-        out[0] = sse;                                                                  \
-        out[1] = sae;                                                                  \
-        return 0;                                                                      \
-    }
+/* base copy */
+#define MFCY_ISA base
+#define MFCY_ATTR
+#define MFCY_T float
+#define MFCY_S f
+#define MFCY_VEC mfcy_v4f
+#define MFCY_LANES 4
+#define MFCY_HSUM mfcy_hsum_v4f
+#if !MFCY_GNU_VECTORS
+#define MFCY_VMUL(a, b) mfcy_mul_v4f(a, b)
+#define MFCY_VADD(a, b) mfcy_add_v4f(a, b)
+#endif
+#include "_sgd_real.h"
+
+#define MFCY_ISA base
+#define MFCY_ATTR
+#define MFCY_T double
+#define MFCY_S d
+#define MFCY_VEC mfcy_v2d
+#define MFCY_LANES 2
+#define MFCY_HSUM mfcy_hsum_v2d
+#if !MFCY_GNU_VECTORS
+#define MFCY_VMUL(a, b) mfcy_mul_v2d(a, b)
+#define MFCY_VADD(a, b) mfcy_add_v2d(a, b)
+#endif
+#include "_sgd_real.h"
+
+#if MFCY_HAVE_AVX2_PATH
+#define MFCY_ISA avx2
+#define MFCY_ATTR MFCY_AVX2
+#define MFCY_T float
+#define MFCY_S f
+#define MFCY_VEC mfcy_v8f
+#define MFCY_LANES 8
+#define MFCY_HSUM mfcy_hsum_v8f
+#include "_sgd_real.h"
+
+#define MFCY_ISA avx2
+#define MFCY_ATTR MFCY_AVX2
+#define MFCY_T double
+#define MFCY_S d
+#define MFCY_VEC mfcy_v4d
+#define MFCY_LANES 4
+#define MFCY_HSUM mfcy_hsum_v4d
+#include "_sgd_real.h"
+#endif
 
 /* ------------------------------------------------------------------------ */
-/* Instances: k specialised, one copy per instruction set, and the dispatch. */
+/* The entry points _sgd.pyx calls (per chunk of ratings), and the ISA.     */
 /* ------------------------------------------------------------------------ */
-
-/* Call TPL(..., K) with K a constant for the factor counts worth a copy of
- * their own, with the run-time k otherwise. */
-#define MFCY_SWITCH_K(TPL, k, ...)                                                    \
-    switch (k) {                                                                       \
-    case 8: return TPL(__VA_ARGS__, 8);                                                \
-    case 16: return TPL(__VA_ARGS__, 16);                                              \
-    case 32: return TPL(__VA_ARGS__, 32);                                              \
-    case 64: return TPL(__VA_ARGS__, 64);                                              \
-    case 100: return TPL(__VA_ARGS__, 100);                                            \
-    default: return TPL(__VA_ARGS__, k);                                               \
-    }
-
-#define MFCY_SGD_PARAMS(T, I)                                                          \
-    T *P, T *Q, T *user_bias, T *item_bias, const I *users, const I *items,            \
-        const T *ratings, Py_ssize_t start, Py_ssize_t n, Py_ssize_t step, T mu, T lr, \
-        T reg, T reg_bias, int biased, int sequential, int prefetch, Py_ssize_t k
-#define MFCY_SGD_ARGS                                                                  \
-    P, Q, user_bias, item_bias, users, items, ratings, start, n, step, mu, lr, reg,    \
-        reg_bias, biased, sequential, prefetch
-#define MFCY_ERR_PARAMS(T, I)                                                          \
-    const T *P, const T *Q, const T *user_bias, const T *item_bias, const I *users,    \
-        const I *items, const T *ratings, Py_ssize_t start, Py_ssize_t stop, T mu,     \
-        int biased, double *out, Py_ssize_t k
-#define MFCY_ERR_ARGS P, Q, user_bias, item_bias, users, items, ratings, start, stop, mu, biased, out
-
-/* One instruction set's copy of both loops for one (real, index) type pair. */
-#define MFCY_DEFINE_COPY(ISA, ATTR, T, S, I, SI, DOT)                                  \
-    MFCY_DEFINE_SGD_RANGE(mfcy_sgd_tpl_##ISA##_##S##SI, T, S, I, DOT, ATTR)                  \
-    MFCY_DEFINE_ERROR_RANGE(mfcy_err_tpl_##ISA##_##S##SI, T, I, DOT, ATTR)                   \
-    ATTR static double mfcy_sgd_##ISA##_##S##SI(MFCY_SGD_PARAMS(T, I)) {               \
-        MFCY_SWITCH_K(mfcy_sgd_tpl_##ISA##_##S##SI, k, MFCY_SGD_ARGS)                  \
-    }                                                                                  \
-    ATTR static int mfcy_err_##ISA##_##S##SI(MFCY_ERR_PARAMS(T, I)) {                  \
-        MFCY_SWITCH_K(mfcy_err_tpl_##ISA##_##S##SI, k, MFCY_ERR_ARGS)                  \
-    }
 
 /* 1 when the AVX2+FMA copy runs; set once by mfcy_select_isa(). */
 static int mfcy_use_avx2 = 0;
 
 #if MFCY_HAVE_AVX2_PATH
-#define MFCY_CHOOSE(S, SI, CALL_ARGS)                                                  \
-    (mfcy_use_avx2 ? mfcy_##S##_avx2_##SI CALL_ARGS : mfcy_##S##_base_##SI CALL_ARGS)
+#define MFCY_CHOOSE(FN, SUFFIX) (mfcy_use_avx2 ? mfcy_##FN##_avx2_##SUFFIX : mfcy_##FN##_base_##SUFFIX)
 #else
-#define MFCY_CHOOSE(S, SI, CALL_ARGS) (mfcy_##S##_base_##SI CALL_ARGS)
+#define MFCY_CHOOSE(FN, SUFFIX) (mfcy_##FN##_base_##SUFFIX)
 #endif
 
-/* The entry points _sgd.pyx calls (per chunk of ratings). */
-#define MFCY_DEFINE_TYPE_PAIR(T, S, I, SI)                                             \
-    MFCY_DEFINE_COPY(base, , T, S, I, SI, mfcy_dot_##S)                                \
-    MFCY_DEFINE_AVX2_COPY(T, S, I, SI)                                                 \
-    static double mfcy_sgd_range_##S##SI(MFCY_SGD_PARAMS(T, I)) {                      \
-        return MFCY_CHOOSE(sgd, S##SI, (MFCY_SGD_ARGS, k));                            \
-    }                                                                                  \
-    static int mfcy_error_range_##S##SI(MFCY_ERR_PARAMS(T, I)) {                       \
-        return MFCY_CHOOSE(err, S##SI, (MFCY_ERR_ARGS, k));                            \
+#define MFCY_DEFINE_ENTRY_POINTS(T, I, SUFFIX)                                                   \
+    static inline double mfcy_sgd_range_##SUFFIX(T *P, T *Q, T *user_bias, T *item_bias,                  \
+                                          const I *users, const I *items, const T *ratings,      \
+                                          ptrdiff_t k, ptrdiff_t start, ptrdiff_t n,             \
+                                          ptrdiff_t step, const mfcy_sgd_params *hp) {           \
+        return MFCY_CHOOSE(sgd, SUFFIX)(P, Q, user_bias, item_bias, users, items, ratings, k,    \
+                                        start, n, step, hp);                                     \
+    }                                                                                            \
+    static inline void mfcy_error_range_##SUFFIX(const T *P, const T *Q, const T *user_bias,            \
+                                          const T *item_bias, const I *users, const I *items,    \
+                                          const T *ratings, ptrdiff_t k, ptrdiff_t start,        \
+                                          ptrdiff_t stop, const mfcy_sgd_params *hp,             \
+                                          double *out) {                                         \
+        MFCY_CHOOSE(err, SUFFIX)(P, Q, user_bias, item_bias, users, items, ratings, k, start,    \
+                                 stop, hp, out);                                                 \
+    }                                                                                            \
+    static inline void mfcy_predict_range_##SUFFIX(const T *P, const T *Q, const T *user_bias,          \
+                                            const T *item_bias, const I *users, const I *items,  \
+                                            ptrdiff_t k, ptrdiff_t n, double global_mean,        \
+                                            int biased, T *out) {                                \
+        MFCY_CHOOSE(predict, SUFFIX)(P, Q, user_bias, item_bias, users, items, k, n,             \
+                                     global_mean, biased, out);                                  \
     }
 
-#if MFCY_HAVE_AVX2_PATH
-#define MFCY_DEFINE_AVX2_COPY(T, S, I, SI) \
-    MFCY_DEFINE_COPY(avx2, MFCY_AVX2, T, S, I, SI, mfcy_dot_avx2_##S)
-#else
-#define MFCY_DEFINE_AVX2_COPY(T, S, I, SI)
-#endif
-
-MFCY_DEFINE_TYPE_PAIR(float, f, int32_t, i32)
-MFCY_DEFINE_TYPE_PAIR(float, f, int64_t, i64)
-MFCY_DEFINE_TYPE_PAIR(double, d, int32_t, i32)
-MFCY_DEFINE_TYPE_PAIR(double, d, int64_t, i64)
+MFCY_DEFINE_ENTRY_POINTS(float, int32_t, fi32)
+MFCY_DEFINE_ENTRY_POINTS(float, int64_t, fi64)
+MFCY_DEFINE_ENTRY_POINTS(double, int32_t, di32)
+MFCY_DEFINE_ENTRY_POINTS(double, int64_t, di64)
 
 /* Whether this CPU (and OS) can run the AVX2+FMA copy. */
-static int mfcy_cpu_has_avx2(void) {
+static inline int mfcy_cpu_has_avx2(void) {
 #if MFCY_HAVE_AVX2_PATH
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -383,11 +312,28 @@ static int mfcy_cpu_has_avx2(void) {
 }
 
 /* Use the AVX2+FMA copy if `want` and the CPU has it; returns what is in use. */
-static int mfcy_select_isa(int want) {
+static inline int mfcy_select_isa(int want) {
     mfcy_use_avx2 = want && mfcy_cpu_has_avx2();
     return mfcy_use_avx2;
 }
 
-static int mfcy_isa_in_use(void) { return mfcy_use_avx2; }
+static inline int mfcy_isa_in_use(void) { return mfcy_use_avx2; }
+
+static inline const char *mfcy_base_path(void) { return MFCY_BASE_PATH; }
+
+/* The compiler that built this file, for build_info(). */
+static inline const char *mfcy_compiler(void) {
+#if defined(__clang__)
+    return "clang " __clang_version__;
+#elif defined(__GNUC__)
+    return "gcc " __VERSION__;
+#elif defined(_MSC_VER)
+#define MFCY_STR_(x) #x
+#define MFCY_STR(x) MFCY_STR_(x)
+    return "msvc " MFCY_STR(_MSC_VER);
+#else
+    return "unknown";
+#endif
+}
 
 #endif

@@ -238,3 +238,37 @@ def test_build_info_reports_the_build_and_the_loops_in_use(vector_isa):
     assert info["debug_build"] == _sgd.debug_build()
     assert info["sanitizers"] == _sgd.sanitizers()
     assert info["version"] == mfcy.__version__
+    assert info["kernel_path"] == _sgd.kernel_path()
+    assert info["kernel_path"] in ("sse2", "neon", "vector16", "portable")
+    assert info["compiler"] == _sgd.compiler() and info["compiler"]
+
+
+def test_kernel_path_names_the_build(monkeypatch):
+    import os
+    import platform
+
+    expected = os.environ.get("MFCY_EXPECT_KERNEL_PATH")  # set by CI for each build it makes
+    if expected:
+        assert _sgd.kernel_path() == expected
+    elif platform.machine().lower() in ("x86_64", "amd64"):
+        # A portable build has no AVX2 copy: the two names go together.
+        assert _sgd.kernel_path() in ("sse2", "portable")
+    if _sgd.kernel_path() == "portable":
+        with pytest.raises(ValueError, match="does not have it"):
+            _sgd._set_vector_isa("avx2")
+
+
+@pytest.mark.parametrize("real_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [5, 8, 100, 130])
+def test_predictions_use_the_same_loops_as_the_error_pass(rng, real_dtype, k):
+    # An unbiased prediction is the dot product alone, and the error pass of a
+    # rating of 0 sums |0 - dot|: the two agree to the bit only if both run the
+    # same copy of the loops (the one the vector_isa fixture selected).
+    users, items, _, P, Q, bu, bi = make_problem(rng, 30, 20, k, np.int64, real_dtype)
+    users, items = users[:40], items[:40]
+    out = np.empty(len(users), dtype=real_dtype)
+    _sgd.predict_pairs(P, Q, bu, bi, users, items, 0.0, False, out)
+    zero = np.zeros(1, dtype=real_dtype)
+    sae = [_sgd.error_sums(P, Q, bu, bi, users[t:t + 1], items[t:t + 1], zero, 0.0, False, 1)[1]
+           for t in range(len(users))]
+    np.testing.assert_array_equal(np.abs(out.astype(np.float64)), sae)

@@ -1,0 +1,94 @@
+/*
+ * A C test driver of the kernel's entry points (mfcy/_sgd_kernel.h), without
+ * Python: built natively or cross-compiled (ci/aarch64.sh runs it under
+ * qemu-aarch64), fed problems on stdin by tests/c/check_driver.py, which
+ * compares what it prints with the Python oracle of tests/test_kernel.py.
+ *
+ * Input, whitespace-separated, any number of cases:
+ *   case REAL(f|d) INDEX(32|64) n_users n_items k n epochs step
+ *        mu lr reg reg_bias biased sequential isa(0 base|1 best)
+ *   users[n] items[n] ratings[n] P[n_users*k] Q[n_items*k] bu[n_users] bi[n_items]
+ *   n_pairs pair_users[n_pairs] pair_items[n_pairs]
+ * Output per case: "sse" and one sum per epoch, then P, Q, bu, bi after the
+ * epochs, "err" sse sae of the error pass, "pred" and the predictions, each
+ * value printed with 17 significant digits.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "_sgd_kernel.h"
+
+static void fail(const char *what) {
+    fprintf(stderr, "kernel_driver: %s\n", what);
+    exit(2);
+}
+
+static double read_double(void) {
+    double x;
+    if (scanf("%lf", &x) != 1) fail("bad or missing number");
+    return x;
+}
+
+static long long read_int(void) {
+    long long x;
+    if (scanf("%lld", &x) != 1) fail("bad or missing integer");
+    return x;
+}
+
+static void *checked_malloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) fail("out of memory");
+    return p;
+}
+
+typedef struct {
+    int real_bits, index_bits;
+    ptrdiff_t n_users, n_items, k, n, epochs, step;
+    mfcy_sgd_params hp;
+    int best_isa;
+} case_header;
+
+/* One instantiation per real type: run_case_f, run_case_d. */
+#define DRIVER_T float
+#define DRIVER_S f
+#include "driver_case.h"
+#define DRIVER_T double
+#define DRIVER_S d
+#include "driver_case.h"
+
+int main(void) {
+    char word[16];
+    int cases = 0;
+    while (scanf("%15s", word) == 1) {
+        case_header h;
+        char real;
+        if (word[0] != 'c') fail("expected 'case'");
+        if (scanf(" %c", &real) != 1) fail("expected f or d");
+        h.real_bits = real == 'f' ? 32 : 64;
+        h.index_bits = (int)read_int();
+        h.n_users = (ptrdiff_t)read_int();
+        h.n_items = (ptrdiff_t)read_int();
+        h.k = (ptrdiff_t)read_int();
+        h.n = (ptrdiff_t)read_int();
+        h.epochs = (ptrdiff_t)read_int();
+        h.step = (ptrdiff_t)read_int();
+        h.hp.global_mean = read_double();
+        h.hp.learning_rate = read_double();
+        h.hp.regularization = read_double();
+        h.hp.bias_regularization = read_double();
+        h.hp.biased = (int)read_int();
+        h.hp.sequential = (int)read_int();
+        h.hp.prefetch = 1;
+        h.best_isa = (int)read_int();
+        if (h.hp.biased == 0) h.hp.global_mean = 0.0;  /* as _sgd.pyx does */
+        mfcy_select_isa(h.best_isa);
+        if (h.real_bits == 32)
+            run_case_f(&h);
+        else
+            run_case_d(&h);
+        ++cases;
+    }
+    fprintf(stderr, "kernel_driver: %d cases, loops %s%s\n", cases, mfcy_base_path(),
+            mfcy_isa_in_use() ? "+avx2" : "");
+    return cases > 0 ? 0 : 1;
+}
