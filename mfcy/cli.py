@@ -265,19 +265,29 @@ def _plot_curves(history, test_rmse, path):
 def _cmd_fit(args):
     import numpy as np
 
-    from .datasets import load_ratings
+    from .datasets import _read_ratings
     from .model import MatrixFactorization
 
     if args.model:
         _check_writable(args.model, "model file")
     if args.plot:
         _check_writable(args.plot, "plot")
-    ratings = load_ratings(args.ratings, sep=args.sep, columns=args.columns,
-                           header=args.header, string_ids=args.string_ids)
+    start = time.perf_counter()
+    ratings, report = _read_ratings(args.ratings, sep=args.sep, columns=args.columns,
+                                    header=args.header, string_ids=args.string_ids)
+    read_seconds = time.perf_counter() - start
     n_ratings = len(ratings)
+    # What reading decided on the user's behalf is said even with --quiet.
+    for note in ([report.header_note] if report.header_note else []) + report.id_notes:
+        print(f"mfcy: note: {note.replace('header=False', '--no-header')}"
+              .replace(" (mfcy fit --no-header)", ""), file=sys.stderr)
     if not args.quiet:
+        how = {"text": "text", "parquet": "Parquet", "arrow": "Arrow"}[report.format]
+        kinds = ", ".join(f"{role} ids {'text' if _is_text(ratings[role]) else 'integers'}"
+                          for role in ("user", "item"))
         print(f"{args.ratings}: {n_ratings:,} ratings of {ratings['user'].nunique():,} "
-              f"users and {ratings['item'].nunique():,} items", flush=True)
+              f"users and {ratings['item'].nunique():,} items ({how} read by "
+              f"{report.reader} in {read_seconds:.2f} s; {kinds})", flush=True)
     train, test = ratings, None
     if args.test_fraction:
         # Rows, not users or items, are held out: a seeded permutation of the
@@ -323,8 +333,13 @@ def _cmd_fit(args):
     finally:
         reporter.close()
     seconds = time.perf_counter() - start
+    n_rows = len(train)
     del train  # the model keeps what it needs; matplotlib may come next
     n_train = len(model._seen_items)
+    if n_train != n_rows:
+        n_dup = n_rows - n_train
+        print(f"{n_rows:,} ratings -> {n_train:,} distinct (user, item) pairs; {n_dup:,} "
+              f"duplicate{'s' if n_dup != 1 else ''} averaged")
     updates = n_train * model.n_epochs_ / max(sum(model.history_["epoch_seconds"]), 1e-12)
     print(f"fitted {model.n_epochs_} epochs on {n_train:,} ratings "
           f"({len(model.users_):,} users x {len(model.items_):,} items, k={args.factors}) "
@@ -343,6 +358,12 @@ def _cmd_fit(args):
         _plot_curves(model.history_, reporter.test_rmse, args.plot)
         print(f"wrote {args.plot}")
     return 0
+
+
+def _is_text(column):
+    import pandas as pd
+
+    return isinstance(column.dtype, pd.CategoricalDtype) or column.dtype.kind in "OUS"
 
 
 def _read_pairs(args, model):
@@ -493,9 +514,12 @@ def build_parser():
     fit = sub.add_parser(
         "fit", help="fit a model to a ratings file",
         description="Fit a model to a ratings file (CSV, TSV, MovieLens u.data or "
-                    "ratings.dat; gzip/bz2/xz ok) and save it with --model.")
-    fit.add_argument("ratings", metavar="RATINGS", help="ratings file: user, item, rating "
-                                                        "per line")
+                    "ratings.dat; gzip/bz2/xz ok; Parquet or Arrow/Feather with pyarrow) "
+                    "and save it with --model.")
+    fit.add_argument("ratings", metavar="RATINGS",
+                     help="ratings file: user, item, rating per line (CSV/TSV, gzip/bz2/xz "
+                          "ok), or a Parquet file or directory, or an Arrow/Feather file "
+                          "(these need pyarrow: pip install 'mfcy[parquet]')")
     fit.add_argument("--model", metavar="OUT.npz", help="where to save the fitted model")
     fit.add_argument("--factors", type=_positive_int, default=100, metavar="K",
                      help="latent factors per user and item (default 100)")
@@ -586,10 +610,11 @@ def main(argv=None):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
-    except (UsageError, ValueError, OSError) as exc:
+    except (UsageError, ValueError, OSError, ImportError) as exc:
         # ValueError is the library's contract for bad input (files, ids,
         # hyperparameters, model files); OSError covers files that cannot be
-        # read or written.
+        # read or written; ImportError an optional dependency (pyarrow for
+        # Parquet) that is not installed, its message saying what to install.
         print(f"mfcy: error: {_describe(exc)}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -966,3 +966,4 @@ class _Trainer:
         model._seen_indptr = np.zeros(blocked.n_users + 1, dtype=np.int64)
         np.cumsum(np.concatenate([s[1] for s in seen]), out=model._seen_indptr[1:])
         model._seen_items = np.concatenate([s[0] for s in seen]).astype(index_dtype)
+        model.n_duplicates_ = blocked.n_duplicates

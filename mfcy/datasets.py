@@ -5,10 +5,13 @@ and :func:`~mfcy.datasets.load_ratings` for ratings files (CSV, TSV, MovieLens `
 from __future__ import annotations
 
 import bz2
+import codecs
+import csv
 import gzip
-import io
 import lzma
 import os
+import re
+import warnings
 
 import numpy as np
 
@@ -132,6 +135,10 @@ _MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"))
 _OPENERS = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
 #: Separators tried in this order on the first line when ``sep`` is not given.
 _SEPARATORS = ("::", "\t", ",", ";", "|")
+#: The longest first line read to sniff a file: a ratings line is a few dozen
+#: characters, and a 1 GB line of "a,a,a,..." split into Python strings would
+#: take 7 GB before any error.
+_MAX_SNIFFED_LINE = 1 << 20
 
 
 def _compression(path):
@@ -153,6 +160,18 @@ def _is_blank(line, sep):
 
 def _split(line, sep):
     return line.split() if sep is None else line.split(sep)
+
+
+def _fields(line, sep):
+    """The fields of one line as pandas' C parser splits them: a one-character
+    separator inside double quotes belongs to its field (``a,x,"4,5"`` has 3)."""
+    if sep is None or len(sep) > 1:
+        return _split(line, sep)
+    try:
+        return next(csv.reader([line], delimiter=sep, quotechar='"', doublequote=True,
+                               skipinitialspace=True, strict=False))
+    except (csv.Error, StopIteration):  # pragma: no cover - csv is lenient with strict=False
+        return _split(line, sep)
 
 
 def _is_number(text):
@@ -193,42 +212,72 @@ class _DelimitedFile:
 
     def __init__(self, path, sep=None, encoding="utf-8", what="ratings file"):
         path = os.fspath(path)
-        self.path, self.encoding, self.where = path, encoding, repr(path)
+        self.path, self.where = path, repr(path)
+        #: The encoding as the user named it (for messages).
+        self.encoding_name = encoding
+        # Excel's "CSV UTF-8" starts with a byte-order mark: read as plain
+        # utf-8 it would stay glued to the first header name (or the first id).
+        try:
+            utf8 = codecs.lookup(encoding).name == "utf-8"
+        except (LookupError, TypeError):
+            raise ValueError(f"unknown text encoding {encoding!r}") from None
+        self.encoding = "utf-8-sig" if utf8 else encoding
         if not os.path.exists(path):
             raise FileNotFoundError(f"{what} {path!r} does not exist")
         if os.path.isdir(path):
             raise RatingsFileError(f"{path!r} is a directory, not a {what}")
         self.compression = _compression(path)
-        self.first_number, first = self._first_line()
-        if first is None:
+        lines = self._first_lines(2)
+        if not lines:
             raise RatingsFileError(f"{self.where} is empty")
+        (self.first_number, first) = lines[0]
         if sep is None:
             sep = next((s for s in _SEPARATORS if s in first), None)
         elif not isinstance(sep, str) or not sep:
             raise ValueError(f"sep must be a non-empty string, got {sep!r}")
         self.sep = sep
-        #: The fields of the first non-blank line.
-        self.fields = _split(first, sep)
+        #: The first non-blank line, as text.
+        self.first_text = first
+        #: The fields of the first non-blank line (a quoted separator is part of its field).
+        self.fields = _fields(first, sep)
+        #: (number, fields) of the second non-blank line, or None.
+        self.second = (lines[1][0], _fields(lines[1][1], sep)) if len(lines) > 1 else None
         self.skip_lines = None
 
     def _open(self):
         opener = _OPENERS.get(self.compression, open)
         return opener(self.path, "rt", encoding=self.encoding, newline="")
 
-    def _first_line(self):
-        """(1-based number, text) of the first non-blank line."""
+    def _first_lines(self, count):
+        """[(1-based number, text)] of the first ``count`` non-blank lines.
+
+        Each line is read up to :data:`_MAX_SNIFFED_LINE` characters: a longer
+        one is a :class:`RatingsFileError`, not gigabytes of Python strings.
+        """
+        found = []
         try:
             with self._open() as f:
-                for number, line in enumerate(f, start=1):
+                number = 0
+                while len(found) < count:
+                    line = f.readline(_MAX_SNIFFED_LINE + 1)
+                    if not line:
+                        break
+                    number += 1
+                    if len(line) > _MAX_SNIFFED_LINE:
+                        raise RatingsFileError(
+                            f"{self.where}, line {number}: longer than "
+                            f"{_MAX_SNIFFED_LINE:,} characters; a ratings file has one "
+                            "short (user, item, rating) line per rating", line=number)
                     if line.strip():
-                        return number, line.rstrip("\r\n")
+                        found.append((number, line.rstrip("\r\n")))
         except UnicodeDecodeError as exc:
-            raise RatingsFileError(f"{self.where} is not {self.encoding} text ({exc.reason} "
-                                   f"at byte {exc.start}); pass another encoding") from None
+            raise RatingsFileError(f"{self.where} is not {self.encoding_name} text "
+                                   f"({exc.reason} at byte {exc.start}); pass another "
+                                   "encoding") from None
         except (OSError, EOFError, lzma.LZMAError) as exc:
             raise RatingsFileError(f"{self.where} cannot be read ({self.compression or 'plain'}"
                                    f" file: {exc})") from None
-        return None, None
+        return found
 
     def header_names(self):
         """The first line's fields as column names."""
@@ -282,8 +331,8 @@ class _DelimitedFile:
         except pd.errors.ParserError as exc:
             raise _parser_error(exc, self.where) from None
         except UnicodeDecodeError as exc:
-            raise RatingsFileError(f"{self.where} is not {self.encoding} text ({exc.reason});"
-                                   " pass another encoding") from None
+            raise RatingsFileError(f"{self.where} is not {self.encoding_name} text "
+                                   f"({exc.reason}); pass another encoding") from None
         except (OSError, EOFError, lzma.LZMAError) as exc:
             raise RatingsFileError(f"{self.where} cannot be read ({exc})") from None
         if frame is None or len(frame) == 0:
@@ -377,46 +426,68 @@ def _resolve_positions(columns, roles, names, n_fields, where):
 
 
 def load_ratings(path, *, sep=None, columns=None, header=None, string_ids=False,
-                 encoding="utf-8"):
-    """Read a ratings file: one (user, item, rating) per line.
+                 encoding="utf-8", engine=None):
+    """Read a ratings file: one (user, item, rating) per line or row.
 
-    CSV, TSV, MovieLens ``u.data`` (tab-separated, with a timestamp column)
-    and ``ratings.dat`` (``::``-separated) are recognised by their first line;
-    gzip, bz2 and xz files are decompressed transparently (recognised by
-    content, whatever their name). Parsing is pandas' C parser.
+    Text: CSV, TSV, MovieLens ``u.data`` (tab-separated, with a timestamp
+    column) and ``ratings.dat`` (``::``-separated) are recognised by their
+    first line; gzip, bz2 and xz files are decompressed transparently
+    (recognised by content, whatever their name); a UTF-8 byte-order mark is
+    removed. Columnar: a Parquet file, a directory of Parquet files (as Spark
+    and Dask write them) and an Arrow IPC / Feather file, read by pyarrow
+    (``pip install 'mfcy[parquet]'``).
+
+    Text is parsed by pyarrow's multi-threaded CSV reader when pyarrow is
+    installed and the file suits it, by pandas' C parser otherwise; both give
+    the same frame (and the same errors: a file pyarrow refuses is read again
+    by pandas, which names the line).
 
     Parameters
     ----------
     path : str or os.PathLike
+        A text file, a Parquet or Arrow/Feather file, or a directory of
+        Parquet files.
     sep : str, optional
-        Field separator. By default the first of ``::``, tab, ``,``, ``;``,
-        ``|`` found on the first line, else runs of whitespace.
+        Field separator of a text file. By default the first of ``::``, tab,
+        ``,``, ``;``, ``|`` found on the first line, else runs of whitespace.
     columns : sequence of 3 str or int, optional
-        The user, item and rating columns, by header name or by 0-based
-        position. By default the columns whose header names say so (``user``,
-        ``userId``, ``item``, ``movieId``, ``rating``, ``score``, ... in any
-        case), else the first three columns.
+        The user, item and rating columns, by header (or schema) name or by
+        0-based position. By default the columns whose names say so
+        (``user``, ``userId``, ``item``, ``movieId``, ``rating``, ``score``,
+        ... in any case), else the first three columns.
     header : bool, optional
-        Whether the first line names the columns. By default a header is
-        recognised by a rating field that is not a number; a column given by
-        name implies one.
+        Whether the first line of a text file names the columns. By default:
+        a line whose rating field is a number is data; else a line naming a
+        known column (``userId``, ``rating``, ...) is a header; else the line
+        is read as a header only when the next line's rating field is a
+        number, and a ``UserWarning`` says so (a data line is never dropped
+        silently). A column given by name implies a header.
     string_ids : bool, default=False
-        Keep ids as text even when they look like integers (``"007"`` stays
-        ``"007"``). By default a column of integers gives integer ids, any
-        other column string ids.
+        Keep ids as text even when they look like integers. By default a text
+        column whose every id is written as an integer (``42``, ``-7``; not
+        ``007``, ``+7`` or ``7.0``) gives integer ids: parsing ids is
+        lossless, so ``"001"`` and ``"1"`` are never merged into one id.
     encoding : str, default="utf-8"
+        Of a text file.
+    engine : {"pyarrow", "pandas"}, optional
+        The text parser; by default pyarrow when it is installed.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``user``, ``item`` (int64, or strings) and ``rating``
-        (float64), one row per line, in file order: what
-        :meth:`MatrixFactorization.fit <mfcy.MatrixFactorization.fit>` takes.
+        Columns ``user``, ``item`` and ``rating`` (float64), one row per line,
+        in file order: what :meth:`MatrixFactorization.fit
+        <mfcy.MatrixFactorization.fit>` takes. Integer ids are an int64
+        column (a columnar file's own integer type); string ids a
+        ``category`` column (sorted categories: one Python string per
+        distinct id, not per rating).
 
     Raises
     ------
     FileNotFoundError
         If ``path`` does not exist.
+    ImportError
+        For a Parquet or Arrow file (or ``engine="pyarrow"``) without pyarrow.
     RatingsFileError
         (a ``ValueError``) On a malformed line (a missing or extra field, a
         rating that is not a finite number, an empty id), with its line
@@ -434,19 +505,59 @@ def load_ratings(path, *, sep=None, columns=None, header=None, string_ids=False,
     0  alice  dune     5.0
     1    bob  dune     3.5
     """
+    frame, report = _read_ratings(path, sep=sep, columns=columns, header=header,
+                                  string_ids=string_ids, encoding=encoding, engine=engine)
+    if report.header_note:
+        warnings.warn(report.header_note, UserWarning, stacklevel=2)
+    return frame
+
+
+class _ReadReport:
+    """How a ratings file was read: for the command line's summary.
+
+    Attributes
+    ----------
+    format : str
+        "text", "parquet" or "arrow".
+    reader : str
+        "pyarrow" or "pandas".
+    header_note : str or None
+        Set when the first line was ambiguous: which way it was read.
+    id_notes : list of str
+        Why ids that look numeric were kept as text.
+    """
+
+    def __init__(self, format):
+        self.format, self.reader = format, "pyarrow"
+        self.header_note, self.id_notes = None, []
+
+
+def _read_ratings(path, *, sep=None, columns=None, header=None, string_ids=False,
+                  encoding="utf-8", engine=None):
+    """:func:`load_ratings`, also returning its :class:`_ReadReport`."""
     import pandas as pd
 
+    if engine not in (None, "pyarrow", "pandas"):
+        raise ValueError(f"engine must be 'pyarrow', 'pandas' or None, got {engine!r}")
+    from . import _readers
+
+    kind = _readers.columnar_kind(path)
+    if kind is not None:
+        report = _ReadReport(kind)
+        out = _readers.read_columnar(path, kind, columns, string_ids)
+        return pd.DataFrame(out, copy=False), report
+    report = _ReadReport("text")
     table = _DelimitedFile(path, sep=sep, encoding=encoding)
     fields = table.fields
+    rating_at = 2
+    if header is None and columns is not None and not isinstance(columns, str) \
+            and len(columns) == 3:
+        if any(isinstance(c, str) for c in columns):
+            header = True
+        elif isinstance(columns[2], (int, np.integer)):
+            rating_at = int(columns[2])
     if header is None:
-        rating_at = 2
-        if columns is not None and not isinstance(columns, str) and len(columns) == 3:
-            if any(isinstance(c, str) for c in columns):
-                header = True
-            elif isinstance(columns[2], (int, np.integer)):
-                rating_at = int(columns[2])
-        if header is None:
-            header = not (rating_at < len(fields) and _is_number(fields[rating_at]))
+        header, report.header_note = _detect_header(table, rating_at)
     if len(fields) < 3:
         shown = "whitespace" if table.sep is None else repr(table.sep)
         raise RatingsFileError(
@@ -455,14 +566,172 @@ def load_ratings(path, *, sep=None, columns=None, header=None, string_ids=False,
             "separator is another", line=table.first_number)
     names = table.header_names() if header else None
     positions = _resolve_columns(columns, names, len(fields), table.where)
-    dtype = {positions[0]: str, positions[1]: str} if string_ids else None
-    frame = table.read(bool(header), positions, dtype)
+    parts = None
+    if engine != "pandas":
+        parts = _readers.read_delimited(table, bool(header), positions,
+                                        required=engine == "pyarrow")
+    if parts is None:
+        report.reader = "pandas"
+        parts = _read_delimited_pandas(table, bool(header), positions, string_ids)
     out = {}
-    for role, position in zip(("user", "item"), positions[:2]):
-        out[role] = _file_ids(frame[position], role, table.error)
-    out["rating"] = _file_ratings(frame[positions[2]], table.error)
-    del frame
-    return pd.DataFrame(out, copy=False)
+    for role, part in zip(("user", "item"), parts[:2]):
+        if isinstance(part, np.ndarray):  # integers, read losslessly
+            out[role] = part.astype(np.int64, copy=False) if part.dtype.kind == "i" else part
+            continue
+        out[role], note = _text_ids(*part, role, table.error, string_ids)
+        if note:
+            report.id_notes.append(note)
+    out["rating"] = parts[2]
+    del parts
+    return pd.DataFrame(out, copy=False), report
+
+
+def _detect_header(table, rating_at):
+    """Whether the first line is a header, and a note when that was a guess."""
+    fields = table.fields
+    if rating_at >= len(fields):
+        return True, None  # too few fields: an error follows either way
+    if _looks_numeric(fields[rating_at]):
+        return False, None
+    if any(_role_of(name) for name in table.header_names()):
+        return True, None
+    second = table.second
+    shown = table.first_text if len(table.first_text) <= 60 else table.first_text[:57] + "..."
+    if second is not None and rating_at < len(second[1]) and _looks_numeric(second[1][rating_at]):
+        return True, (f"{table.where}: line {table.first_number} ({shown!r}) was read as a "
+                      f"header: its rating field {fields[rating_at].strip()!r} is not a "
+                      f"number and line {second[0]}'s is; if it is data, pass header=False "
+                      "(mfcy fit --no-header)")
+    # The errors on the first line then say what is wrong with it.
+    return False, None
+
+
+def _looks_numeric(text):
+    """A number, or a number written with a decimal comma (``4,5``): data, not a name."""
+    text = text.strip().strip('"')
+    return _is_number(text) or (text.count(",") == 1 and _is_number(text.replace(",", ".")))
+
+
+def _read_delimited_pandas(table, header, positions, string_ids):
+    """(codes, texts) or integer ids of the user and item columns and the
+    float64 ratings, by pandas' C parser."""
+    import pandas as pd
+
+    ids = positions[:2]
+    frame = table.read(header, positions, {p: str for p in ids} if string_ids else None)
+    # pandas reads a column of numbers as integers (or floats, or booleans):
+    # lossless only if no id is written "007", "+7" or "7.0". Such columns are
+    # read again, as text.
+    again = [p for p in ids if (_may_hide_zeros(table) if frame[p].dtype.kind in "iu" else
+                                pd.api.types.infer_dtype(frame[p], skipna=False) != "string")]
+    if again:
+        text = table.read(header, again, {p: str for p in again})
+        for p in again:
+            frame[p] = text[p]
+        del text
+    parts = []
+    for position in ids:
+        column = frame[position]
+        if column.dtype.kind in "iu":
+            parts.append(column.to_numpy())
+        else:
+            codes, texts = pd.factorize(column.to_numpy(dtype=object))
+            parts.append((codes, np.asarray(texts, dtype=object)))
+        del frame[position]
+    parts.append(_file_ratings(frame[positions[2]], table.error))
+    return parts
+
+
+#: A field that begins with a leading zero, a plus sign or "-0": an integer id
+#: written that way is not lossless as an int64.
+_HIDDEN_ZEROS = re.compile(rb"(?:^|[,\t;|: \"'\r])(?:\xef\xbb\xbf)?(?:0[0-9]|\+|-0(?!\.))",
+                           re.MULTILINE)
+
+
+def _may_hide_zeros(table):
+    """Whether any field of the file is written like ``007``, ``+7`` or ``-0``
+    (a scan of the bytes: cheaper than parsing the ids as text)."""
+    cached = getattr(table, "_hidden_zeros", None)
+    if cached is not None:
+        return cached
+    opener = _OPENERS.get(table.compression, open)
+    found = False
+    with opener(table.path, "rb") as f:
+        tail = b"\n"
+        while not found:
+            chunk = f.read(1 << 24)
+            if not chunk:
+                break
+            found = _HIDDEN_ZEROS.search(tail + chunk) is not None
+            tail = chunk[-4:]
+    table._hidden_zeros = found
+    return found
+
+
+def _text_ids(codes, texts, role, fail, keep_text):
+    """The ids of one text column from its (codes, distinct texts) encoding.
+
+    Integer ids (an int64 array) when every used text is an integer written
+    canonically and ``keep_text`` is false; else a Categorical of the texts
+    with sorted categories. Returns ``(ids, note)``, ``note`` saying why
+    numeric-looking ids were kept as text (or None).
+    """
+    import pandas as pd
+
+    texts = np.asarray(texts, dtype=object)
+    codes = np.asarray(codes)
+    if len(texts) and len(set(texts.tolist())) != len(texts):
+        # pyarrow's texts keep the spaces pandas skips: merge what then coincides.
+        inverse, texts = pd.factorize(texts)
+        codes = inverse[codes]
+        texts = np.asarray(texts, dtype=object)
+    used = np.bincount(codes, minlength=len(texts)) > 0
+    stripped = [text.strip() for text in texts.tolist()]
+    empty = np.array([not text for text in stripped], dtype=bool) & used
+    if empty.any():
+        row = int(np.flatnonzero(empty[codes])[0])
+        raise fail(row, f"no {role} id (an empty or missing field)")
+    note = None
+    if not keep_text:
+        values, note = _integer_ids([t for t, u in zip(stripped, used) if u], role)
+        if values is not None:
+            index = np.cumsum(used) - 1
+            return values[index[codes]], None
+    keep = np.flatnonzero(used)
+    order = keep[np.argsort(texts[keep], kind="stable")]
+    rank = np.full(len(texts), -1, dtype=np.int32 if len(texts) < 2**31 else np.int64)
+    rank[order] = np.arange(len(order), dtype=rank.dtype)
+    categories = pd.Index(texts[order], dtype=object)
+    return pd.Categorical.from_codes(rank[codes], categories=categories), note
+
+
+def _integer_ids(texts, role):
+    """int64 (or uint64) ids from texts that all write an integer canonically.
+
+    Returns ``(array, None)``, or ``(None, note)`` when the texts look numeric
+    but reading them as integers would lose information (``007``, ``+7``,
+    ``7.0``, or beyond 64 bits), or ``(None, None)`` for names.
+    """
+    values, odd = [], None
+    for text in texts:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or str(value) != text:
+            if not _is_number(text):
+                return None, None
+            odd = text if odd is None else odd
+        values.append(value)
+    if odd is None:
+        for dtype in (np.int64, np.uint64):
+            try:
+                return np.array(values, dtype=dtype), None
+            except OverflowError:
+                pass
+        odd = str(max(values, key=abs))
+    return None, (f"{role} ids kept as text: {odd!r} is not an integer written plainly "
+                  "(ids such as '001' and '1' stay two different ids)")
 
 
 def _parser_error(exc, where):
@@ -475,29 +744,6 @@ def _parser_error(exc, where):
         return RatingsFileError(f"{where}, line {line}: {saw} fields where the first line "
                                 f"has {expected}", line=line)
     return RatingsFileError(f"{where} is malformed: {message.strip()}")
-
-
-def _file_ids(column, role, fail):
-    values = column.to_numpy()
-    if values.dtype.kind in "iu":
-        return values.astype(np.int64, copy=False) if values.dtype.kind == "i" else values
-    if values.dtype.kind == "f":
-        integral = np.isfinite(values) & (values == np.round(values))
-        # Beyond int64 the cast below is undefined (1e20 would become garbage).
-        in_range = integral & (np.abs(values) < 2.0**63)
-        if not in_range.all():
-            row = int(np.flatnonzero(~in_range)[0])
-            what = ("is outside the 64-bit integer range" if integral[row] else
-                    "is not an integer")
-            raise fail(row, f"{role} id {float(values[row]):g} {what} (ids are integers or "
-                            "text; pass string_ids=True to keep them as text)")
-        return values.astype(np.int64)
-    # Text (or integers beyond 64 bits, which pandas leaves as objects).
-    empty = column.astype(str).str.strip() == ""
-    if empty.any():
-        raise fail(int(np.flatnonzero(empty.to_numpy())[0]),
-                   f"no {role} id (an empty or missing field)")
-    return column.astype(str)
 
 
 def _file_ratings(column, fail):

@@ -197,6 +197,10 @@ class MatrixFactorization:
         clips to.
     users_, items_ : ndarray
         Index → id: row ``j`` of ``user_factors_`` belongs to ``users_[j]``.
+    n_duplicates_ : int
+        Input ratings averaged into another of the same (user, item) pair by
+        the last ``fit``: the input had ``n_duplicates_`` more rows than the
+        distinct pairs trained on.
     history_ : dict of lists
         Per epoch: ``"train_mse"`` and ``"train_rmse"`` (after the epoch, over
         every observed training entry, when ``track_loss``), ``"sgd_mse"``
@@ -458,6 +462,7 @@ class MatrixFactorization:
         # What the rest needs of the ids: the id maps and the index dtype (the
         # input-order index arrays are let go).
         ids = Encoded(train_users, train_items, ratings, data.user_ids, data.item_ids)
+        n_input_rows = len(data)
         del data
         rng = np.random.default_rng(self.random_state)
         k = params["n_factors"]
@@ -508,6 +513,7 @@ class MatrixFactorization:
         self.n_epochs_ = 0
         self._set_state(P, Q, user_bias, item_bias, biased)
         self._seen_indptr, self._seen_items = seen_indptr, seen_items
+        self.n_duplicates_ = n_input_rows - len(seen_items)  # rows averaged into another
         self.__dict__.pop("best_epoch_", None)
 
         with _interrupt_after_epoch() as interrupt:
