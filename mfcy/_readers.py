@@ -222,6 +222,33 @@ def _columnar_ratings(column, name, where):
     return values
 
 
+#: The longest line pyarrow's reader takes (its block size); pandas would read longer.
+BLOCK_SIZE = 1 << 24
+
+
+def _long_line(table):
+    """The RatingsFileError naming the first line longer than :data:`BLOCK_SIZE`,
+    found reading at most that much at a time."""
+    from .datasets import _OPENERS
+
+    opener = _OPENERS.get(table.compression, open)
+    with opener(table.path, "rb") as f:
+        number = 0
+        while True:
+            line = f.readline(BLOCK_SIZE)
+            if not line:
+                break
+            number += 1
+            if len(line) >= BLOCK_SIZE and not line.endswith(b"\n"):
+                break
+            # (the rest of a long line is read on, never held whole)
+    from .datasets import RatingsFileError
+
+    return RatingsFileError(f"{table.where}, line {number}: longer than {BLOCK_SIZE:,} "
+                            "bytes; a ratings file has one short (user, item, rating) line "
+                            "per rating", line=number)
+
+
 # -- text ---------------------------------------------------------------------------
 
 class _Refused(Exception):
@@ -275,7 +302,7 @@ def _read_csv_arrow(table, header, positions):
         data = pacsv.read_csv(
             source,
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=table.skip_lines,
-                                           use_threads=True, block_size=1 << 24),
+                                           use_threads=True, block_size=BLOCK_SIZE),
             parse_options=pacsv.ParseOptions(delimiter=table.sep, quote_char='"',
                                               double_quote=True, escape_char=False,
                                               newlines_in_values=False,
@@ -284,7 +311,11 @@ def _read_csv_arrow(table, header, positions):
                 column_types=types, include_columns=[names[p] for p in positions],
                 null_values=[], strings_can_be_null=False, quoted_strings_can_be_null=False,
                 check_utf8=True))
-    except (pa.ArrowException, OSError, ValueError):
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        if "straddl" in str(exc):
+            # A row longer than a block: pandas would tokenize all of it (a
+            # 1 GB line of "a,a,a..." takes gigabytes), so it is refused here.
+            raise _long_line(table) from None
         raise _Refused from None
     if data.num_rows == 0:
         raise _Refused

@@ -10,7 +10,6 @@ import csv
 import gzip
 import lzma
 import os
-import re
 import warnings
 
 import numpy as np
@@ -642,10 +641,10 @@ def _read_delimited_pandas(table, header, positions, string_ids):
     return parts
 
 
-#: A field that begins with a leading zero, a plus sign or "-0": an integer id
-#: written that way is not lossless as an int64.
-_HIDDEN_ZEROS = re.compile(rb"(?:^|[,\t;|: \"'\r])(?:\xef\xbb\xbf)?(?:0[0-9]|\+|-0(?!\.))",
-                           re.MULTILINE)
+#: Bytes after which a field begins (separators, spaces, quotes, line ends, the
+#: last byte of a byte-order mark).
+_FIELD_STARTS = np.zeros(256, dtype=bool)
+_FIELD_STARTS[np.frombuffer(b",\t;|: \"'\r\n\xbf", dtype=np.uint8)] = True
 
 
 def _may_hide_zeros(table):
@@ -656,14 +655,26 @@ def _may_hide_zeros(table):
         return cached
     opener = _OPENERS.get(table.compression, open)
     found = False
+    zero, plus, minus, dot = (np.uint8(ord(c)) for c in "0+-.")
     with opener(table.path, "rb") as f:
         tail = b"\n"
         while not found:
             chunk = f.read(1 << 24)
             if not chunk:
                 break
-            found = _HIDDEN_ZEROS.search(tail + chunk) is not None
-            tail = chunk[-4:]
+            # A field begins "0<digit>", "+" or "-0" (not "-0."): vectorized over the
+            # bytes, three of them at a time.
+            b = np.frombuffer(tail + chunk + b"\n\n", dtype=np.uint8)
+            # Candidates first (few), then the bytes around them.
+            c1 = b[1:-2]
+            at = np.flatnonzero((c1 == zero) | (c1 == plus) | (c1 == minus))
+            at = at[_FIELD_STARTS[b[at]]]
+            first, second, third = b[at + 1], b[at + 2], b[at + 3]
+            digit = (second >= zero) & (second <= zero + 9)
+            odd = (((first == zero) & digit) | (first == plus)
+                   | ((first == minus) & (second == zero) & (third != dot)))
+            found = bool(odd.any())
+            tail = chunk[-3:]
     table._hidden_zeros = found
     return found
 

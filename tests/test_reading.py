@@ -101,10 +101,14 @@ def test_a_gigantic_first_line_is_refused_without_reading_it_all(tmp_path):
         load_ratings(path)
 
 
-def test_a_gigantic_line_costs_bounded_memory(tmp_path):
-    # A subprocess, so that its peak RSS is this read's alone.
+@pytest.mark.parametrize("before", [b"", b"1,2,3\n4,5,6\n"])
+def test_a_gigantic_line_costs_bounded_memory(tmp_path, before):
+    # A subprocess, so that its peak RSS is this read's alone. A 100 MB line
+    # first (sniffed with a cap) or third (refused by pyarrow's reader, whose
+    # blocks are 16 MB; pandas alone would take ~6x the line).
     path = tmp_path / "huge.csv"
     with open(path, "wb") as f:
+        f.write(before)
         for _ in range(100):
             f.write(b"a," * 500_000)
         f.write(b"a\n")
