@@ -270,6 +270,9 @@ def _cmd_fit(args):
 
     if args.model:
         _check_writable(args.model, "model file")
+        if not args.model.endswith(".npz"):
+            print(f"mfcy: warning: --model {args.model}: a model file is an .npz archive "
+                  "(written there all the same; load it with that name)", file=sys.stderr)
     if args.plot:
         _check_writable(args.plot, "plot")
     start = time.perf_counter()
@@ -341,7 +344,7 @@ def _cmd_fit(args):
         print(f"{n_rows:,} ratings -> {n_train:,} distinct (user, item) pairs; {n_dup:,} "
               f"duplicate{'s' if n_dup != 1 else ''} averaged")
     updates = n_train * model.n_epochs_ / max(sum(model.history_["epoch_seconds"]), 1e-12)
-    print(f"fitted {model.n_epochs_} epochs on {n_train:,} ratings "
+    print(f"fitted {_plural(model.n_epochs_, 'epoch')} on {n_train:,} ratings "
           f"({len(model.users_):,} users x {len(model.items_):,} items, k={args.factors}) "
           f"in {seconds:.2f} s: {updates / 1e6:.2f} M updates/s")
     if "train_rmse" in model.history_:
@@ -354,10 +357,17 @@ def _cmd_fit(args):
     if args.model:
         model.save(args.model)
         print(f"saved the model to {args.model}")
+    else:
+        print("mfcy: note: no --model given: the fitted model is not saved", file=sys.stderr)
     if args.plot:
         _plot_curves(model.history_, reporter.test_rmse, args.plot)
         print(f"wrote {args.plot}")
     return 0
+
+
+def _plural(count, word):
+    """ "1 epoch", "2 epochs". """
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
 
 
 def _is_text(column):
