@@ -99,8 +99,8 @@ def main():
         peak = statistics.median(r["peak"] for r in results)
         medians[(how, path)] = seconds
         label = f"{how} ({os.path.basename(path)})"
-        print(f"{label:38s} median {seconds:7.2f} s  (runs "
-              f"{', '.join(f'{r['seconds']:.2f}' for r in results)}); peak +{peak / 1e6:,.0f} MB")
+        times = ", ".join(f"{r['seconds']:.2f}" for r in results)
+        print(f"{label:38s} median {seconds:7.2f} s  (runs {times}); peak +{peak / 1e6:,.0f} MB")
     for path in (plain, gz):
         name = os.path.basename(path)
         print(f"parquet->encoded vs read_csv({name}): "

@@ -221,6 +221,8 @@ class _EpochReporter:
         parts = [f"epoch {epoch:{len(str(self.n_epochs))}d}/{self.n_epochs}"]
         if "train_rmse" in history:
             parts.append(f"train RMSE {history['train_rmse'][-1]:.4f}")
+        if "val_rmse" in history:
+            parts.append(f"val RMSE {history['val_rmse'][-1]:.4f}")
         if self.test is not None:
             rmse, mae, _ = self.evaluate(model)
             self.test_rmse.append(rmse)
@@ -310,15 +312,33 @@ def _cmd_fit(args):
         del order
         if not args.quiet:
             print(f"held out {n_test:,} ratings for testing (seed {args.seed})", flush=True)
-    del ratings  # the full table is not needed beside its two parts
-    model = MatrixFactorization(
-        n_factors=args.factors, n_epochs=args.epochs, learning_rate=args.lr,
-        regularization=args.reg, biased=not args.no_bias, dtype=args.dtype,
-        n_threads=args.threads, random_state=args.seed)
+    if args.early_stopping and not args.validation_fraction:
+        args.validation_fraction = 0.1
+        if not args.quiet:
+            print("--early-stopping watches a validation set: holding out "
+                  "--validation-fraction 0.1 of the training ratings", flush=True)
+    validation = None
+    if args.validation_fraction:
+        # From the training part only (the test ratings stay unseen), seeded
+        # apart from the test split.
+        order = np.random.default_rng([args.seed, 1]).permutation(len(train))
+        n_val = int(len(train) * args.validation_fraction)
+        if n_val == 0 or n_val == len(train):
+            raise UsageError(f"--validation-fraction {args.validation_fraction} of "
+                             f"{len(train)} training ratings leaves no " +
+                             ("validation" if n_val == 0 else "training") + " ratings")
+        validation = train.iloc[np.sort(order[:n_val])]
+        train = train.iloc[np.sort(order[n_val:])]
+        del order
+        if not args.quiet:
+            print(f"held out {n_val:,} ratings for validation", flush=True)
+    everything = ratings if args.refit else None
+    del ratings  # the full table is not needed beside its parts (unless --refit)
+    model = _fit_model(args, MatrixFactorization, args.epochs, args.early_stopping)
     reporter = _EpochReporter(args.epochs, test, args.quiet)
     start = time.perf_counter()
     try:
-        model.fit(train, callback=reporter)
+        model.fit(train, callback=reporter, validation=validation)
     except KeyboardInterrupt:
         reporter.close()
         done = getattr(model, "n_epochs_", 0)
@@ -354,6 +374,27 @@ def _cmd_fit(args):
         note = (f" ({n_fallback:,} with a user or item unseen in training, predicted by the "
                 "baseline)" if n_fallback else "")
         print(f"test RMSE {rmse:.4f}, MAE {mae:.4f} on {len(test):,} held-out ratings{note}")
+    if getattr(model, "best_epoch_", None) is not None and "val_rmse" in model.history_:
+        best = model.best_epoch_
+        print(f"best validation RMSE {model.history_['val_rmse'][best - 1]:.4f} at epoch "
+              f"{best}" + (" (the fitted model is that epoch's)" if args.early_stopping
+                           else ""))
+    if args.refit:
+        epochs = (model.best_epoch_ if args.early_stopping and
+                  getattr(model, "best_epoch_", None) else model.n_epochs_)
+        del model
+        model = _fit_model(args, MatrixFactorization, epochs, False)
+        refit_start = time.perf_counter()
+        model.fit(everything)
+        print(f"refitted on all {len(everything):,} ratings with {_plural(epochs, 'epoch')} "
+              f"in {time.perf_counter() - refit_start:.2f} s: the model saved")
+        del everything
+    elif test is not None or validation is not None:
+        held = len(test if test is not None else []) + len(validation if validation is not None
+                                                           else [])
+        print(f"mfcy: note: the model is trained on {n_rows:,} ratings, without the {held:,} "
+              "held out; --refit trains it on all of them with the chosen number of epochs",
+              file=sys.stderr)
     if args.model:
         model.save(args.model)
         print(f"saved the model to {args.model}")
@@ -374,6 +415,14 @@ def _is_text(column):
     import pandas as pd
 
     return isinstance(column.dtype, pd.CategoricalDtype) or column.dtype.kind in "OUS"
+
+
+def _fit_model(args, cls, epochs, early_stopping):
+    """The estimator the fit options describe."""
+    return cls(n_factors=args.factors, n_epochs=epochs, learning_rate=args.lr,
+               regularization=args.reg, biased=not args.no_bias, dtype=args.dtype,
+               n_threads=args.threads, random_state=args.seed,
+               early_stopping=early_stopping, n_iter_no_change=args.patience)
 
 
 def _read_pairs(args, model):
@@ -551,6 +600,19 @@ def build_parser():
     fit.add_argument("--test-fraction", type=_fraction, default=None, metavar="F",
                      help="hold out this fraction of the ratings (seeded) and report the "
                           "test RMSE and MAE")
+    fit.add_argument("--validation-fraction", type=_fraction, default=None, metavar="F",
+                     help="hold out this fraction of the training ratings (seeded) and "
+                          "report their RMSE after each epoch")
+    fit.add_argument("--early-stopping", action="store_true",
+                     help="stop when the validation RMSE stops improving and keep the best "
+                          "epoch's model (holds out --validation-fraction 0.1 by default)")
+    fit.add_argument("--patience", type=_positive_int, default=3, metavar="N",
+                     help="epochs without improvement before --early-stopping stops "
+                          "(default 3)")
+    fit.add_argument("--refit", action="store_true",
+                     help="after the held-out evaluation, train on all the ratings with the "
+                          "number of epochs found (the best with --early-stopping) and save "
+                          "that model")
     fit.add_argument("--plot", metavar="PNG", help="save the RMSE curves to this image")
     fit.add_argument("--quiet", "-q", action="store_true",
                      help="no per-epoch output, only the summary")

@@ -1,7 +1,9 @@
-"""The command line's words: counts in the singular, what is (not) saved."""
+"""The command line's words and fit options: counts in the singular, what is (not)
+saved, validation, early stopping and the refit on every rating."""
 
 import contextlib
 import io
+import re
 
 from mfcy.cli import main
 
@@ -33,3 +35,40 @@ def test_a_model_file_not_named_npz_is_warned_about(tmp_path):
     assert status == 0 and "fitted 2 epochs" in out
     assert "--model" in err and "is an .npz archive" in err and "not saved" not in err
     assert (tmp_path / "m.csv").exists()
+
+
+def low_rank_file(path):
+    from mfcy.datasets import make_low_rank
+
+    make_low_rank(60, 40, 3, 0.5, noise=0.3, random_state=0, as_frame=True).to_csv(
+        path, index=False)
+    return path
+
+
+def test_early_stopping_keeps_the_best_epoch_and_refit_trains_on_everything(tmp_path):
+    from mfcy import MatrixFactorization
+
+    path = low_rank_file(tmp_path / "r.csv")
+    status, out, err = run(["fit", path, "--epochs", 200, "--factors", 8, "--lr", 0.05,
+                            "--threads", 1, "--test-fraction", 0.1, "--early-stopping",
+                            "--patience", 2, "--refit", "--model", tmp_path / "m.npz"])
+    assert status == 0, err
+    assert "holding out --validation-fraction 0.1" in out and "val RMSE" in out
+    best = int(re.search(r"best validation RMSE [\d.]+ at epoch (\d+)", out).group(1))
+    fitted = int(re.search(r"fitted (\d+) epochs", out).group(1))
+    assert best < fitted < 200  # stopped early, patience 2 after the best epoch
+    assert fitted == best + 2
+    n = int(re.search(r"refitted on all ([\d,]+) ratings with", out).group(1).replace(",", ""))
+    model = MatrixFactorization.load(tmp_path / "m.npz")
+    assert model.n_epochs_ == best and len(model._seen_items) == n == sum(
+        1 for _ in open(path)) - 1
+
+
+def test_a_held_out_fit_says_the_model_is_trained_on_the_rest(tmp_path):
+    path = low_rank_file(tmp_path / "r.csv")
+    status, out, err = run(["fit", path, "--epochs", 2, "--factors", 2, "--threads", 1,
+                            "--test-fraction", 0.2, "--validation-fraction", 0.25])
+    assert status == 0
+    assert "held out" in out and "val RMSE" in out and "best validation RMSE" in out
+    assert re.search(r"the model is trained on [\d,]+ ratings, without the [\d,]+ held out; "
+                     r"--refit", err)
