@@ -284,8 +284,7 @@ def _cmd_fit(args):
     n_ratings = len(ratings)
     # What reading decided on the user's behalf is said even with --quiet.
     for note in ([report.header_note] if report.header_note else []) + report.id_notes:
-        print(f"mfcy: note: {note.replace('header=False', '--no-header')}"
-              .replace(" (mfcy fit --no-header)", ""), file=sys.stderr)
+        print(f"mfcy: note: {_cli_words(note)}", file=sys.stderr)
     if not args.quiet:
         how = {"text": "text", "parquet": "Parquet", "arrow": "Arrow"}[report.format]
         kinds = ", ".join(f"{role} ids {'text' if _is_text(ratings[role]) else 'integers'}"
@@ -555,9 +554,29 @@ def _add_format_options(parser, what):
                              " else the first ones)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, its usage errors one line on stderr (not seven) and exit 2."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"mfcy: error: {self.prog}: {message} (see '{self.prog} "
+                              "--help')\n")
+
+
+#: The library's parameter names in messages, as the command line spells them.
+_CLI_WORDS = (("pass sep=", "pass --sep"), ("pass header=False", "pass --no-header"),
+              ("string_ids=True", "--string-ids"), ("pass another encoding",
+                                                     "convert the file to UTF-8"))
+
+
+def _cli_words(text):
+    for library, cli in _CLI_WORDS:
+        text = text.replace(library, cli)
+    return text.replace(" (mfcy fit --no-header)", "")
+
+
 def build_parser():
     """The argparse parser of the ``mfcy`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mfcy", description="Matrix factorization for explicit ratings.",
         epilog="Run 'mfcy COMMAND --help' for a command's options.")
     from . import __version__
@@ -687,7 +706,7 @@ def main(argv=None):
         # hyperparameters, model files); OSError covers files that cannot be
         # read or written; ImportError an optional dependency (pyarrow for
         # Parquet) that is not installed, its message saying what to install.
-        print(f"mfcy: error: {_describe(exc)}", file=sys.stderr)
+        print(f"mfcy: error: {_cli_words(_describe(exc))}", file=sys.stderr)
         return EXIT_USAGE
 
 

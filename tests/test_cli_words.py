@@ -72,3 +72,26 @@ def test_a_held_out_fit_says_the_model_is_trained_on_the_rest(tmp_path):
     assert "held out" in out and "val RMSE" in out and "best validation RMSE" in out
     assert re.search(r"the model is trained on [\d,]+ ratings, without the [\d,]+ held out; "
                      r"--refit", err)
+
+
+def test_usage_errors_are_one_line_in_the_command_line_words(tmp_path):
+    import pytest
+
+    for argv, message in [(["fit", "r.csv", "--factors", "0"],
+                           "mfcy: error: mfcy fit: argument --factors: must be a positive "
+                           "integer, got '0' (see 'mfcy fit --help')"),
+                          (["launch"], "invalid choice: 'launch'"),
+                          (["fit"], "the following arguments are required: RATINGS")]:
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2
+        lines = err.getvalue().splitlines()
+        assert len(lines) == 1 and message in lines[0], lines
+    # The library's "pass sep=" is "--sep" on the command line.
+    two = tmp_path / "two.csv"
+    two.write_text("1,2\n3,4\n")
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        assert main(["fit", str(two)]) == 2
+    assert "pass --sep if the separator" in err.getvalue() and "sep=" not in err.getvalue()
