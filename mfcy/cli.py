@@ -277,6 +277,10 @@ def _cmd_fit(args):
                   "(written there all the same; load it with that name)", file=sys.stderr)
     if args.plot:
         _check_writable(args.plot, "plot")
+    if args.epochs >= _MANY_EPOCHS:
+        print(f"mfcy: warning: --epochs {args.epochs:,} is far more than SGD needs (20 to "
+              "200 is usual, or --early-stopping); Ctrl-C stops and keeps the last epoch",
+              file=sys.stderr, flush=True)
     start = time.perf_counter()
     ratings, report = _read_ratings(args.ratings, sep=args.sep, columns=args.columns,
                                     header=args.header, string_ids=args.string_ids)
@@ -292,6 +296,7 @@ def _cmd_fit(args):
         print(f"{args.ratings}: {n_ratings:,} ratings of {ratings['user'].nunique():,} "
               f"users and {ratings['item'].nunique():,} items ({how} read by "
               f"{report.reader} in {read_seconds:.2f} s; {kinds})", flush=True)
+    _warn_absurd_sizes(args, ratings)
     train, test = ratings, None
     if args.test_fraction:
         # Rows, not users or items, are held out: a seeded permutation of the
@@ -414,6 +419,21 @@ def _is_text(column):
     import pandas as pd
 
     return isinstance(column.dtype, pd.CategoricalDtype) or column.dtype.kind in "OUS"
+
+
+#: Beyond these a fit is almost surely a typo (--factors 100000, --epochs 10**9).
+_LARGE_MODEL_BYTES = 1 << 30
+_MANY_EPOCHS = 10_000
+
+
+def _warn_absurd_sizes(args, ratings):
+    """Warn before the fit when the options ask for a huge model."""
+    n_ids = ratings["user"].nunique() + ratings["item"].nunique()
+    size = n_ids * args.factors * (4 if args.dtype == "float32" else 8)
+    if size >= _LARGE_MODEL_BYTES:
+        print(f"mfcy: warning: --factors {args.factors:,} makes a {size / 1e9:.1f} GB model "
+              f"({n_ids:,} users and items x {args.factors:,} factors; 10 to 300 is usual)",
+              file=sys.stderr, flush=True)
 
 
 def _fit_model(args, cls, epochs, early_stopping):

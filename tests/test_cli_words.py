@@ -95,3 +95,17 @@ def test_usage_errors_are_one_line_in_the_command_line_words(tmp_path):
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         assert main(["fit", str(two)]) == 2
     assert "pass --sep if the separator" in err.getvalue() and "sep=" not in err.getvalue()
+
+
+def test_absurd_sizes_are_warned_about_before_the_fit(tmp_path, monkeypatch):
+    import mfcy.cli
+
+    path = ratings_file(tmp_path / "r.csv")
+    monkeypatch.setattr(mfcy.cli, "_LARGE_MODEL_BYTES", 14 * 4 * 1000)  # 14 ids x 1000 x 4 B
+    monkeypatch.setattr(mfcy.cli, "_MANY_EPOCHS", 3)
+    status, out, err = run(["fit", path, "--factors", 1000, "--epochs", 3, "--threads", 1])
+    assert status == 0
+    assert "--factors 1,000 makes a 0.0 GB model (14 users and items x 1,000 factors" in err
+    assert "--epochs 3 is far more than SGD needs" in err
+    status, out, err = run(["fit", path, "--factors", 2, "--epochs", 2])
+    assert "warning" not in err
