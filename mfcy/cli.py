@@ -282,8 +282,13 @@ def _cmd_fit(args):
               "200 is usual, or --early-stopping); Ctrl-C stops and keeps the last epoch",
               file=sys.stderr, flush=True)
     start = time.perf_counter()
-    ratings, report = _read_ratings(args.ratings, sep=args.sep, columns=args.columns,
-                                    header=args.header, string_ids=args.string_ids)
+    try:
+        ratings, report = _read_ratings(args.ratings, sep=args.sep, columns=args.columns,
+                                        header=args.header, string_ids=args.string_ids)
+    except KeyboardInterrupt:
+        print(f"mfcy: interrupted while reading {args.ratings}: no model fitted or saved",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     read_seconds = time.perf_counter() - start
     n_ratings = len(ratings)
     # What reading decided on the user's behalf is said even with --quiet.

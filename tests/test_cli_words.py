@@ -109,3 +109,17 @@ def test_absurd_sizes_are_warned_about_before_the_fit(tmp_path, monkeypatch):
     assert "--epochs 3 is far more than SGD needs" in err
     status, out, err = run(["fit", path, "--factors", 2, "--epochs", 2])
     assert "warning" not in err
+
+
+def test_an_interrupt_while_reading_says_nothing_was_saved(tmp_path, monkeypatch):
+    import mfcy.datasets
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mfcy.datasets, "_read_ratings", interrupted)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        assert main(["fit", str(ratings_file(tmp_path / "r.csv"))]) == 130
+    assert err.getvalue() == (f"mfcy: interrupted while reading {tmp_path / 'r.csv'}: no model "
+                              "fitted or saved\n")
