@@ -568,7 +568,7 @@ def _read_ratings(path, *, sep=None, columns=None, header=None, string_ids=False
     parts = None
     if engine != "pandas":
         parts = _readers.read_delimited(table, bool(header), positions,
-                                        required=engine == "pyarrow")
+                                        required=engine == "pyarrow", string_ids=string_ids)
     if parts is None:
         report.reader = "pandas"
         parts = _read_delimited_pandas(table, bool(header), positions, string_ids)
