@@ -225,6 +225,17 @@ def _columnar_ratings(column, name, where):
     return values
 
 
+_POWERS_OF_TEN = np.array([10**j for j in range(20)], dtype=np.uint64)
+
+
+def _plain_length(ints):
+    """Length of ``str(i)`` for each int64 ``i``, vectorized."""
+    magnitude = np.abs(ints).astype(np.uint64)  # abs(-2**63) wraps, and casts to 2**63
+    digits = np.searchsorted(_POWERS_OF_TEN, magnitude, side="right")
+    np.maximum(digits, 1, out=digits)  # "0"
+    return digits + (ints < 0)
+
+
 def _arrow_ids(column, string_ids):
     """A text id column: an int64 array when every id is an integer written plainly
     (cast and checked in bulk, as the pandas path's rule), else (codes, texts)."""
@@ -238,8 +249,11 @@ def _arrow_ids(column, string_ids):
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             ints = None  # text, empty ids, or beyond int64: decided per distinct id
         if ints is not None:
-            if pc.all(pc.equal(pc.cast(ints, pa.string()), trimmed)).as_py():
-                return ints.to_numpy()
+            # Written plainly iff as long as the integer's own text: "007", "+7"
+            # and "-0" parse to the same integer but are longer.
+            ints = ints.to_numpy()
+            if np.array_equal(pc.binary_length(trimmed).to_numpy(), _plain_length(ints)):
+                return ints
             del ints
         del trimmed
     # pandas' skipinitialspace: spaces after a separator are not part of an id

@@ -354,3 +354,15 @@ def test_without_pyarrow_parquet_says_what_to_install(tmp_path, no_pyarrow):
         assert main(["fit", str(tmp_path / "r.parquet")]) == 2
     lines = err.getvalue().splitlines()
     assert len(lines) == 1 and "pip install 'mfcy[parquet]'" in lines[0], lines
+
+
+def test_the_plain_length_of_integers_is_that_of_their_text():
+    # The pyarrow path's check that ids are written plainly rests on it.
+    from mfcy._readers import _plain_length
+
+    edge = [0, 1, 9, 10, 99, 100, -1, -9, -10, 10**18 - 1, 10**18, 2**63 - 1, -2**63]
+    rng = np.random.default_rng(0)
+    values = np.concatenate([np.array(edge, dtype=np.int64),
+                             rng.integers(-2**63, 2**63 - 1, 10_000, dtype=np.int64)
+                             // rng.integers(1, 10**18, 10_000)])
+    assert _plain_length(values).tolist() == [len(str(int(v))) for v in values]
