@@ -324,7 +324,7 @@ def read_delimited(table, header, positions, required=False, string_ids=False):
         return None
 
 
-def _read_csv_arrow(table, header, positions, string_ids):
+def _read_csv_arrow(table, header, positions, string_ids, decide_integers=False):
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -332,7 +332,21 @@ def _read_csv_arrow(table, header, positions, string_ids):
     names = [f"f{j}" for j in range(n_fields)]
     # Ids as plain strings (Arrow's dictionary conversion in the reader is ~10x
     # slower): integers are then cast in bulk, other text dictionary-encoded.
-    types = {names[positions[0]]: pa.string(), names[positions[1]]: pa.string(),
+    # Integer-looking ids (by the first data line) are parsed as int64 by the
+    # reader, if no field of the file is written "007", "+7" or "-0" (the pandas
+    # path's byte scan): else strings, checked below.
+    from .datasets import _may_hide_zeros
+
+    sample = table.second[1] if header and table.second else table.fields
+    as_int = not string_ids and all(
+        p < len(sample) and sample[p].strip().lstrip("-").isdigit() for p in positions[:2])
+    try:
+        if as_int and _may_hide_zeros(table):
+            as_int = False
+    except (OSError, EOFError, ValueError) as exc:  # a damaged file: pandas names it
+        raise _Refused from exc
+    id_type = pa.int64() if as_int else pa.string()
+    types = {names[positions[0]]: id_type, names[positions[1]]: id_type,
              names[positions[2]]: pa.float64()}
     table.skip_lines = 1 if header else 0
     try:
@@ -353,6 +367,10 @@ def _read_csv_arrow(table, header, positions, string_ids):
                 null_values=[], strings_can_be_null=False, quoted_strings_can_be_null=False,
                 check_utf8=True))
     except (pa.ArrowException, OSError, ValueError) as exc:
+        if as_int and "straddl" not in str(exc):
+            # An id that is not a plain integer after all: read them as text.
+            return _read_csv_arrow(table, header, positions, string_ids=True,
+                                   decide_integers=True)
         if "straddl" in str(exc):
             # A row longer than a block: pandas would tokenize all of it (a
             # 1 GB line of "a,a,a..." takes gigabytes), so it is refused here.
@@ -362,8 +380,13 @@ def _read_csv_arrow(table, header, positions, string_ids):
         raise _Refused
     parts = []
     for position in positions[:2]:
-        parts.append(_arrow_ids(data.column(names[position]), string_ids))
+        column = data.column(names[position])
+        if as_int:
+            parts.append(column.to_numpy())
+        else:
+            parts.append(_arrow_ids(column, string_ids and not decide_integers))
         data = data.drop_columns([names[position]])
+        del column
     ratings = data.column(names[positions[2]])
     del data
     if ratings.null_count:
