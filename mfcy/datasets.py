@@ -659,7 +659,7 @@ def _may_hide_zeros(table):
     with opener(table.path, "rb") as f:
         tail = b"\n"
         while not found:
-            chunk = f.read(1 << 24)
+            chunk = f.read(1 << 20)  # its temporaries stay a few MB
             if not chunk:
                 break
             # A field begins "0<digit>", "+" or "-0" (not "-0."): vectorized over the
