@@ -61,6 +61,10 @@ class FittedState:
     n_epochs : int
     best_epoch : int or None
         Only for a fit with a validation set.
+    n_duplicates : int or None
+        Input rows of the fit that repeated a (user, item) pair and were
+        averaged into it; None for a model loaded from a file (the file does
+        not record it).
     """
 
     user_factors: np.ndarray
@@ -77,6 +81,7 @@ class FittedState:
     history: dict
     n_epochs: int
     best_epoch: int | None = None
+    n_duplicates: int | None = None
 
     @classmethod
     def build(cls, user_factors, item_factors, user_bias, item_bias, biased, **fields):
@@ -179,6 +184,7 @@ FITTED_ATTRIBUTES = {
     "user_bias_": "user_bias", "item_bias_": "item_bias", "global_mean_": "global_mean",
     "rating_range_": "rating_range", "users_": "users", "items_": "items",
     "history_": "history", "n_epochs_": "n_epochs", "best_epoch_": "best_epoch",
+    "n_duplicates_": "n_duplicates",
     # Private, for the package's own tests and tools.
     "_biased": "biased", "_seen_indptr": "seen_indptr", "_seen_items": "seen_items",
 }

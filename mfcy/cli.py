@@ -16,6 +16,8 @@ import os
 import sys
 import time
 
+from ._cli_report import EpochReporter, plot_curves, plural
+
 __all__ = ["main", "build_parser"]
 
 #: Exit status of a user's mistake (as argparse's own errors).
@@ -179,106 +181,47 @@ def _ids_from_text(values, known, what, error=None):
     raise UsageError(message)
 
 
-class _EpochReporter:
-    """The ``callback`` of ``fit``: held-out metrics and progress after each epoch.
-
-    A tqdm bar (with the per-epoch lines printed above it) when stdout is a
-    terminal, one plain line per epoch otherwise, nothing with ``--quiet``.
-    """
-
-    def __init__(self, n_epochs, test, quiet):
-        self.n_epochs = n_epochs
-        self.test = test
-        self.test_rmse, self.test_mae = [], []
-        self.mode = "quiet" if quiet else ("bar" if sys.stdout.isatty() else "lines")
-        self.bar = None
-        if self.mode == "bar":
-            from tqdm import tqdm
-
-            try:
-                size = os.get_terminal_size(sys.stdout.fileno())
-            except (OSError, ValueError):
-                size = os.terminal_size((0, 0))
-            sized = size.columns > 0 and size.lines > 0
-            # mininterval=0: an epoch is rare enough to redraw the bar after each.
-            # A terminal that reports no size (a bare pty) would hide the bar:
-            # give it 80 x 24.
-            self.bar = tqdm(total=n_epochs, unit="epoch", file=sys.stdout, mininterval=0,
-                            dynamic_ncols=sized, ncols=None if sized else 80,
-                            nrows=None if sized else 24)
-
-    def evaluate(self, model):
-        """(RMSE, MAE, number of fallback predictions) on the held-out ratings."""
-        import numpy as np
-
-        frame = self.test
-        predictions, fallback = model.predict(frame, return_fallback=True)
-        errors = predictions - frame["rating"].to_numpy()
-        return (float(np.sqrt(np.mean(errors ** 2))), float(np.mean(np.abs(errors))),
-                int(fallback.sum()))
-
-    def __call__(self, model, epoch, history):
-        parts = [f"epoch {epoch:{len(str(self.n_epochs))}d}/{self.n_epochs}"]
-        if "train_rmse" in history:
-            parts.append(f"train RMSE {history['train_rmse'][-1]:.4f}")
-        if self.test is not None:
-            rmse, mae, _ = self.evaluate(model)
-            self.test_rmse.append(rmse)
-            self.test_mae.append(mae)
-            parts.append(f"test RMSE {rmse:.4f}  MAE {mae:.4f}")
-        parts.append(f"{history['epoch_seconds'][-1]:.2f} s")
-        line = "  ".join(parts)
-        if self.mode == "bar":
-            self.bar.write(line, file=sys.stdout)
-            self.bar.update(1)
-        elif self.mode == "lines":
-            print(line, flush=True)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
-def _plot_curves(history, test_rmse, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    train = history.get("train_rmse", [])
-    ax.plot(range(1, len(train) + 1), train, label="train RMSE")
-    if test_rmse:
-        ax.plot(range(1, len(test_rmse) + 1), test_rmse, label="test RMSE")
-    ax.set_title("Matrix factorization: RMSE per epoch")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("RMSE (rating units)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 # -- commands ---------------------------------------------------------------------
 
 def _cmd_fit(args):
     import numpy as np
 
     from ._state import current
-    from .datasets import load_ratings
+    from .datasets import _read_ratings
     from .model import MatrixFactorization
 
     if args.model:
         _check_writable(args.model, "model file")
+        if not args.model.endswith(".npz"):
+            print(f"mfcy: warning: --model {args.model}: a model file is an .npz archive "
+                  "(written there all the same; load it with that name)", file=sys.stderr)
     if args.plot:
         _check_writable(args.plot, "plot")
-    ratings = load_ratings(args.ratings, sep=args.sep, columns=args.columns,
-                           header=args.header, string_ids=args.string_ids)
+    if args.epochs >= _MANY_EPOCHS:
+        print(f"mfcy: warning: --epochs {args.epochs:,} is far more than SGD needs (20 to "
+              "200 is usual, or --early-stopping); Ctrl-C stops and keeps the last epoch",
+              file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    try:
+        ratings, report = _read_ratings(args.ratings, sep=args.sep, columns=args.columns,
+                                        header=args.header, string_ids=args.string_ids)
+    except KeyboardInterrupt:
+        print(f"mfcy: interrupted while reading {args.ratings}: no model fitted or saved",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    read_seconds = time.perf_counter() - start
     n_ratings = len(ratings)
+    # What reading decided on the user's behalf is said even with --quiet.
+    for note in ([report.header_note] if report.header_note else []) + report.id_notes:
+        print(f"mfcy: note: {_cli_words(note)}", file=sys.stderr)
     if not args.quiet:
+        how = {"text": "text", "parquet": "Parquet", "arrow": "Arrow"}[report.format]
+        kinds = ", ".join(f"{role} ids {'text' if _is_text(ratings[role]) else 'integers'}"
+                          for role in ("user", "item"))
         print(f"{args.ratings}: {n_ratings:,} ratings of {ratings['user'].nunique():,} "
-              f"users and {ratings['item'].nunique():,} items", flush=True)
+              f"users and {ratings['item'].nunique():,} items ({how} read by "
+              f"{report.reader} in {read_seconds:.2f} s; {kinds})", flush=True)
+    _warn_absurd_sizes(args, ratings)
     train, test = ratings, None
     if args.test_fraction:
         # Rows, not users or items, are held out: a seeded permutation of the
@@ -298,15 +241,33 @@ def _cmd_fit(args):
         del order
         if not args.quiet:
             print(f"held out {n_test:,} ratings for testing (seed {args.seed})", flush=True)
-    del ratings  # the full table is not needed beside its two parts
-    model = MatrixFactorization(
-        n_factors=args.factors, n_epochs=args.epochs, learning_rate=args.lr,
-        regularization=args.reg, biased=not args.no_bias, dtype=args.dtype,
-        n_threads=args.threads, random_state=args.seed)
-    reporter = _EpochReporter(args.epochs, test, args.quiet)
+    if args.early_stopping and not args.validation_fraction:
+        args.validation_fraction = 0.1
+        if not args.quiet:
+            print("--early-stopping watches a validation set: holding out "
+                  "--validation-fraction 0.1 of the training ratings", flush=True)
+    validation = None
+    if args.validation_fraction:
+        # From the training part only (the test ratings stay unseen), seeded
+        # apart from the test split.
+        order = np.random.default_rng([args.seed, 1]).permutation(len(train))
+        n_val = int(len(train) * args.validation_fraction)
+        if n_val == 0 or n_val == len(train):
+            raise UsageError(f"--validation-fraction {args.validation_fraction} of "
+                             f"{len(train)} training ratings leaves no " +
+                             ("validation" if n_val == 0 else "training") + " ratings")
+        validation = train.iloc[np.sort(order[:n_val])]
+        train = train.iloc[np.sort(order[n_val:])]
+        del order
+        if not args.quiet:
+            print(f"held out {n_val:,} ratings for validation", flush=True)
+    everything = ratings if args.refit else None
+    del ratings  # the full table is not needed beside its parts (unless --refit)
+    model = _fit_model(args, MatrixFactorization, args.epochs, args.early_stopping)
+    reporter = EpochReporter(args.epochs, test, args.quiet)
     start = time.perf_counter()
     try:
-        model.fit(train, callback=reporter)
+        model.fit(train, callback=reporter, validation=validation)
     except KeyboardInterrupt:
         reporter.close()
         done = getattr(model, "n_epochs_", 0)
@@ -324,10 +285,15 @@ def _cmd_fit(args):
     finally:
         reporter.close()
     seconds = time.perf_counter() - start
+    n_rows = len(train)
     del train  # the model keeps what it needs; matplotlib may come next
     n_train = len(current(model).seen_items)
+    if n_train != n_rows:
+        n_dup = n_rows - n_train
+        print(f"{n_rows:,} ratings -> {n_train:,} distinct (user, item) pairs; {n_dup:,} "
+              f"duplicate{'s' if n_dup != 1 else ''} averaged")
     updates = n_train * model.n_epochs_ / max(sum(model.history_["epoch_seconds"]), 1e-12)
-    print(f"fitted {model.n_epochs_} epochs on {n_train:,} ratings "
+    print(f"fitted {plural(model.n_epochs_, 'epoch')} on {n_train:,} ratings "
           f"({len(model.users_):,} users x {len(model.items_):,} items, k={args.factors}) "
           f"in {seconds:.2f} s: {updates / 1e6:.2f} M updates/s")
     if "train_rmse" in model.history_:
@@ -337,18 +303,70 @@ def _cmd_fit(args):
         note = (f" ({n_fallback:,} with a user or item unseen in training, predicted by the "
                 "baseline)" if n_fallback else "")
         print(f"test RMSE {rmse:.4f}, MAE {mae:.4f} on {len(test):,} held-out ratings{note}")
+    if getattr(model, "best_epoch_", None) is not None and "val_rmse" in model.history_:
+        best = model.best_epoch_
+        print(f"best validation RMSE {model.history_['val_rmse'][best - 1]:.4f} at epoch "
+              f"{best}" + (" (the fitted model is that epoch's)" if args.early_stopping
+                           else ""))
+    if args.refit:
+        epochs = (model.best_epoch_ if args.early_stopping and
+                  getattr(model, "best_epoch_", None) else model.n_epochs_)
+        del model
+        model = _fit_model(args, MatrixFactorization, epochs, False)
+        refit_start = time.perf_counter()
+        model.fit(everything)
+        print(f"refitted on all {len(everything):,} ratings with {plural(epochs, 'epoch')} "
+              f"in {time.perf_counter() - refit_start:.2f} s: the model saved")
+        del everything
+    elif test is not None or validation is not None:
+        held = len(test if test is not None else []) + len(validation if validation is not None
+                                                           else [])
+        print(f"mfcy: note: the model is trained on {n_rows:,} ratings, without the {held:,} "
+              "held out; --refit trains it on all of them with the chosen number of epochs",
+              file=sys.stderr)
     if args.model:
         model.save(args.model)
         print(f"saved the model to {args.model}")
+    else:
+        print("mfcy: note: no --model given: the fitted model is not saved", file=sys.stderr)
     if args.plot:
-        _plot_curves(model.history_, reporter.test_rmse, args.plot)
+        plot_curves(model.history_, reporter.test_rmse, args.plot)
         print(f"wrote {args.plot}")
     return 0
 
 
+def _is_text(column):
+    import pandas as pd
+
+    return isinstance(column.dtype, pd.CategoricalDtype) or column.dtype.kind in "OUS"
+
+
+#: Beyond these a fit is almost surely a typo (--factors 100000, --epochs 10**9).
+_LARGE_MODEL_BYTES = 1 << 30
+_MANY_EPOCHS = 10_000
+
+
+def _warn_absurd_sizes(args, ratings):
+    """Warn before the fit when the options ask for a huge model."""
+    n_ids = ratings["user"].nunique() + ratings["item"].nunique()
+    size = n_ids * args.factors * (4 if args.dtype == "float32" else 8)
+    if size >= _LARGE_MODEL_BYTES:
+        print(f"mfcy: warning: --factors {args.factors:,} makes a {size / 1e9:.1f} GB model "
+              f"({n_ids:,} users and items x {args.factors:,} factors; 10 to 300 is usual)",
+              file=sys.stderr, flush=True)
+
+
+def _fit_model(args, cls, epochs, early_stopping):
+    """The estimator the fit options describe."""
+    return cls(n_factors=args.factors, n_epochs=epochs, learning_rate=args.lr,
+               regularization=args.reg, biased=not args.no_bias, dtype=args.dtype,
+               n_threads=args.threads, random_state=args.seed,
+               early_stopping=early_stopping, n_iter_no_change=args.patience)
+
+
 def _read_pairs(args, model):
     """The pairs file as text columns, its user and item positions, and its layout."""
-    from .datasets import _DelimitedFile, _resolve_positions, _role_of
+    from ._ratings_file import _DelimitedFile, _resolve_positions, _role_of
 
     table = _DelimitedFile(args.pairs, sep=args.sep, what="pairs file")
     fields = table.fields
@@ -478,9 +496,29 @@ def _add_format_options(parser, what):
                              " else the first ones)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, its usage errors one line on stderr (not seven) and exit 2."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"mfcy: error: {self.prog}: {message} (see '{self.prog} "
+                              "--help')\n")
+
+
+#: The library's parameter names in messages, as the command line spells them.
+_CLI_WORDS = (("pass sep=", "pass --sep"), ("pass header=False", "pass --no-header"),
+              ("string_ids=True", "--string-ids"), ("pass another encoding",
+                                                     "convert the file to UTF-8"))
+
+
+def _cli_words(text):
+    for library, cli in _CLI_WORDS:
+        text = text.replace(library, cli)
+    return text.replace(" (mfcy fit --no-header)", "")
+
+
 def build_parser():
     """The argparse parser of the ``mfcy`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mfcy", description="Matrix factorization for explicit ratings.",
         epilog="Run 'mfcy COMMAND --help' for a command's options.")
     from ._version import __version__
@@ -496,9 +534,12 @@ def build_parser():
     fit = sub.add_parser(
         "fit", help="fit a model to a ratings file",
         description="Fit a model to a ratings file (CSV, TSV, MovieLens u.data or "
-                    "ratings.dat; gzip/bz2/xz ok) and save it with --model.")
-    fit.add_argument("ratings", metavar="RATINGS", help="ratings file: user, item, rating "
-                                                        "per line")
+                    "ratings.dat; gzip/bz2/xz ok; Parquet or Arrow/Feather with pyarrow) "
+                    "and save it with --model.")
+    fit.add_argument("ratings", metavar="RATINGS",
+                     help="ratings file: user, item, rating per line (CSV/TSV, gzip/bz2/xz "
+                          "ok), or a Parquet file or directory, or an Arrow/Feather file "
+                          "(these need pyarrow: pip install 'mfcy[parquet]')")
     fit.add_argument("--model", metavar="OUT.npz", help="where to save the fitted model")
     fit.add_argument("--factors", type=_positive_int, default=100, metavar="K",
                      help="latent factors per user and item (default 100)")
@@ -520,6 +561,19 @@ def build_parser():
     fit.add_argument("--test-fraction", type=_fraction, default=None, metavar="F",
                      help="hold out this fraction of the ratings (seeded) and report the "
                           "test RMSE and MAE")
+    fit.add_argument("--validation-fraction", type=_fraction, default=None, metavar="F",
+                     help="hold out this fraction of the training ratings (seeded) and "
+                          "report their RMSE after each epoch")
+    fit.add_argument("--early-stopping", action="store_true",
+                     help="stop when the validation RMSE stops improving and keep the best "
+                          "epoch's model (holds out --validation-fraction 0.1 by default)")
+    fit.add_argument("--patience", type=_positive_int, default=3, metavar="N",
+                     help="epochs without improvement before --early-stopping stops "
+                          "(default 3)")
+    fit.add_argument("--refit", action="store_true",
+                     help="after the held-out evaluation, train on all the ratings with the "
+                          "number of epochs found (the best with --early-stopping) and save "
+                          "that model")
     fit.add_argument("--plot", metavar="PNG", help="save the RMSE curves to this image")
     fit.add_argument("--quiet", "-q", action="store_true",
                      help="no per-epoch output, only the summary")
@@ -589,11 +643,12 @@ def main(argv=None):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
-    except (UsageError, ValueError, OSError) as exc:
+    except (UsageError, ValueError, OSError, ImportError) as exc:
         # ValueError is the library's contract for bad input (files, ids,
         # hyperparameters, model files); OSError covers files that cannot be
-        # read or written.
-        print(f"mfcy: error: {_describe(exc)}", file=sys.stderr)
+        # read or written; ImportError an optional dependency (pyarrow for
+        # Parquet) that is not installed, its message saying what to install.
+        print(f"mfcy: error: {_cli_words(_describe(exc))}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -973,4 +973,5 @@ class _Trainer:
             rating_range=blocked.rating_range, users=blocked.user_ids, items=blocked.item_ids,
             seen_indptr=seen_indptr,
             seen_items=np.concatenate([s[0] for s in seen]).astype(index_dtype),
-            history=history, n_epochs=len(history["sgd_mse"])))
+            history=history, n_epochs=len(history["sgd_mse"]),
+            n_duplicates=blocked.n_duplicates))

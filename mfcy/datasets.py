@@ -4,13 +4,13 @@ and :func:`~mfcy.datasets.load_ratings` for ratings files (CSV, TSV, MovieLens `
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import io
-import lzma
-import os
+import warnings
 
 import numpy as np
+
+from ._ratings_file import (_DelimitedFile, _detect_header, _read_delimited_pandas,
+                            _resolve_columns, _text_ids)
+from .exceptions import RatingsFileError
 
 __all__ = ["lesson_problem", "make_low_rank", "load_ratings", "RatingsFileError"]
 
@@ -99,324 +99,69 @@ def make_low_rank(n_users, n_items, n_factors, density, noise=0.0, random_state=
     return pd.DataFrame({"user": users, "item": items, "rating": R[users, items]})
 
 
-class RatingsFileError(ValueError):
-    """A ratings file that cannot be read as (user, item, rating) rows.
-
-    The message names the file and, for a malformed line, its line number
-    (1-based, counting every line of the file). ``line`` holds that number,
-    or None when the problem is not tied to one line.
-
-    Parameters
-    ----------
-    message : str
-        What is wrong, naming the file (and the line).
-    line : int, optional
-        The 1-based line number of the malformed line.
-    """
-
-    def __init__(self, message, line=None):
-        super().__init__(message)
-        self.line = line
-
-
-#: Header names recognised for each role when ``columns`` is not given
-#: (compared without case, spaces, "_" or "-").
-_COLUMN_ALIASES = {
-    "user": ("user", "userid", "uid", "users", "customer", "customerid", "reviewerid"),
-    "item": ("item", "itemid", "iid", "items", "movie", "movieid", "product", "productid",
-             "asin", "book", "isbn", "track", "trackid"),
-    "rating": ("rating", "ratings", "score", "stars", "value", "bookrating"),
-}
-
-_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"))
-_OPENERS = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
-#: Separators tried in this order on the first line when ``sep`` is not given.
-_SEPARATORS = ("::", "\t", ",", ";", "|")
-
-
-def _compression(path):
-    """Compression by content (magic bytes), not by the file's name."""
-    with open(path, "rb") as f:
-        head = f.read(6)
-    for magic, method in _MAGIC:
-        if head.startswith(magic):
-            return method
-    return None
-
-
-def _is_blank(line, sep):
-    # pandas skips lines of whitespace, but a line of separators is a row.
-    if sep is None or sep.isspace() and len(sep) > 1:
-        return line.strip() == ""
-    return line.strip(" \t\r\n\f\v".replace(sep, "")) == ""
-
-
-def _split(line, sep):
-    return line.split() if sep is None else line.split(sep)
-
-
-def _is_number(text):
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _normalise(name):
-    return "".join(ch for ch in str(name).lower() if ch not in " _-\"'")
-
-
-def _role_of(name):
-    """``"user"``, ``"item"``, ``"rating"`` or None: what a header name says a column is."""
-    key = _normalise(name)
-    return next((role for role, names in _COLUMN_ALIASES.items() if key in names), None)
-
-
-class _DelimitedFile:
-    """A text table on disk: its first line sniffed, then read by pandas' C parser.
-
-    Shared by :func:`load_ratings` and the command line's pairs files. Every
-    error is a :class:`RatingsFileError` naming the file and, for one line,
-    its number.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-    sep : str or None
-        None: the first of ``::``, tab, ``,``, ``;``, ``|`` on the first
-        line, else runs of whitespace.
-    encoding : str
-    what : str
-        What the file is, for messages ("ratings file").
-    """
-
-    def __init__(self, path, sep=None, encoding="utf-8", what="ratings file"):
-        path = os.fspath(path)
-        self.path, self.encoding, self.where = path, encoding, repr(path)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"{what} {path!r} does not exist")
-        if os.path.isdir(path):
-            raise RatingsFileError(f"{path!r} is a directory, not a {what}")
-        self.compression = _compression(path)
-        self.first_number, first = self._first_line()
-        if first is None:
-            raise RatingsFileError(f"{self.where} is empty")
-        if sep is None:
-            sep = next((s for s in _SEPARATORS if s in first), None)
-        elif not isinstance(sep, str) or not sep:
-            raise ValueError(f"sep must be a non-empty string, got {sep!r}")
-        self.sep = sep
-        #: The fields of the first non-blank line.
-        self.fields = _split(first, sep)
-        self.skip_lines = None
-
-    def _open(self):
-        opener = _OPENERS.get(self.compression, open)
-        return opener(self.path, "rt", encoding=self.encoding, newline="")
-
-    def _first_line(self):
-        """(1-based number, text) of the first non-blank line."""
-        try:
-            with self._open() as f:
-                for number, line in enumerate(f, start=1):
-                    if line.strip():
-                        return number, line.rstrip("\r\n")
-        except UnicodeDecodeError as exc:
-            raise RatingsFileError(f"{self.where} is not {self.encoding} text ({exc.reason} "
-                                   f"at byte {exc.start}); pass another encoding") from None
-        except (OSError, EOFError, lzma.LZMAError) as exc:
-            raise RatingsFileError(f"{self.where} cannot be read ({self.compression or 'plain'}"
-                                   f" file: {exc})") from None
-        return None, None
-
-    def header_names(self):
-        """The first line's fields as column names."""
-        return [f.strip().strip('"') for f in self.fields]
-
-    def read(self, header, positions=None, dtype=None):
-        """Read the table with pandas.
-
-        Parameters
-        ----------
-        header : bool
-            Skip the first non-blank line.
-        positions : list of int, optional
-            Only these fields (by 0-based position); every field otherwise.
-        dtype : dict or type, optional
-            pandas dtypes by position (or one for all fields).
-
-        Returns
-        -------
-        DataFrame
-            Columns named by field position; one row per non-blank line.
-        """
-        import pandas as pd
-
-        # pandas' C parser takes one-character separators only: "::" is read
-        # as ":" with an empty field between any two real ones.
-        doubled = self.sep == "::"
-        read_sep = ":" if doubled else (r"\s+" if self.sep is None else self.sep)
-        self.skip_lines = self.first_number if header else self.first_number - 1
-        # skipinitialspace: "alice, Alien, 5" means the ids "alice" and "Alien".
-        options = dict(sep=read_sep, header=None, skiprows=self.skip_lines, na_filter=False,
-                       encoding=self.encoding, compression=self.compression, engine="c",
-                       skipinitialspace=True)
-        wanted = list(range(len(self.fields))) if positions is None else list(positions)
-        if doubled:
-            # Only the real fields: a line with extra fields goes unnoticed here.
-            options["usecols"] = [2 * p for p in wanted]
-            if isinstance(dtype, dict):
-                dtype = {2 * p: t for p, t in dtype.items()}
-        else:
-            # Every field is parsed, so that a line with more fields than the
-            # first (an unquoted separator inside an id...) is an error, not a
-            # silent shift of the columns. Unwanted fields are dropped after.
-            options["names"] = list(range(len(self.fields)))
-        if dtype is not None:
-            options["dtype"] = dtype
-        try:
-            frame = pd.read_csv(self.path, **options)
-        except pd.errors.EmptyDataError:
-            frame = None
-        except pd.errors.ParserError as exc:
-            raise _parser_error(exc, self.where) from None
-        except UnicodeDecodeError as exc:
-            raise RatingsFileError(f"{self.where} is not {self.encoding} text ({exc.reason});"
-                                   " pass another encoding") from None
-        except (OSError, EOFError, lzma.LZMAError) as exc:
-            raise RatingsFileError(f"{self.where} cannot be read ({exc})") from None
-        if frame is None or len(frame) == 0:
-            raise RatingsFileError(f"{self.where} has a header but no data lines")
-        if doubled:
-            if list(frame.columns) != options["usecols"]:
-                # pandas picks other columns when the first data line has fewer
-                # fields than usecols asks for: name that line instead.
-                raise self._short_line(max(wanted) + 1)
-            frame.columns = [c // 2 for c in frame.columns]
-        elif positions is not None:
-            frame = frame[wanted]
-        return frame
-
-    def _short_line(self, needed):
-        """A :class:`RatingsFileError` for the first data line of fewer than ``needed``
-        ``::``-separated fields."""
-        with self._open() as f:
-            for number, line in enumerate(f, start=1):
-                if number <= self.skip_lines or _is_blank(line, ":"):
-                    continue
-                saw = len(line.rstrip("\r\n").split("::"))
-                if saw < needed:
-                    return RatingsFileError(f"{self.where}, line {number}: {saw} fields where "
-                                            f"the first line has {len(self.fields)}",
-                                            line=number)
-        # pandas saw one (e.g. after quotes or lone carriage returns) that a plain split does not.
-        return RatingsFileError(f"{self.where} is malformed: a line has fewer than {needed} "
-                                "fields")
-
-    def line_of_row(self, row):
-        """The file line number of data row ``row`` (after :meth:`read`)."""
-        sep = ":" if self.sep == "::" else self.sep
-        with self._open() as f:
-            seen = -1
-            for number, line in enumerate(f, start=1):
-                if number <= self.skip_lines or _is_blank(line, sep):
-                    continue
-                seen += 1
-                if seen == row:
-                    return number
-        return None  # pragma: no cover - the row exists
-
-    def error(self, row, what):
-        """A :class:`RatingsFileError` for data row ``row``, with its line number."""
-        line = self.line_of_row(row)
-        return RatingsFileError(f"{self.where}, line {line}: {what}", line=line)
-
-
-def _resolve_columns(columns, names, n_fields, where):
-    """Positions of the (user, item, rating) fields."""
-    if columns is None:
-        if names is not None:
-            found = [next((j for j, name in enumerate(names) if _role_of(name) == role), None)
-                     for role in ("user", "item", "rating")]
-            if None not in found:
-                return found
-        columns = (0, 1, 2)
-    if isinstance(columns, (str, bytes)) or len(columns) != 3:
-        raise ValueError(f"columns must give 3 columns (user, item, rating) by name or "
-                         f"position, got {columns!r}")
-    return _resolve_positions(columns, ("user", "item", "rating"), names, n_fields, where)
-
-
-def _resolve_positions(columns, roles, names, n_fields, where):
-    """0-based positions of ``columns`` (header names or positions), one per role."""
-    positions = []
-    for role, column in zip(roles, columns):
-        if isinstance(column, (int, np.integer)) and not isinstance(column, bool):
-            if not 0 <= column < n_fields:
-                raise RatingsFileError(f"{where}: no column at position {column} for the "
-                                       f"{role}s (the first line has {n_fields} fields; "
-                                       "positions count from 0)")
-            positions.append(int(column))
-        elif isinstance(column, str):
-            if names is None:
-                raise RatingsFileError(f"{where}: column {column!r} named for the {role}s, "
-                                       "but the file has no header line")
-            stripped = [str(n).strip() for n in names]
-            if column.strip() not in stripped:
-                raise RatingsFileError(f"{where}: no column named {column!r} for the {role}s "
-                                       f"(the header has: {', '.join(stripped)})")
-            positions.append(stripped.index(column.strip()))
-        else:
-            raise ValueError(f"a column is given by name (str) or position (int), got "
-                             f"{column!r} for the {role}s")
-    if len(set(positions)) != len(positions):
-        raise ValueError(f"the {', '.join(roles)} columns must be different columns, "
-                         f"got {list(columns)!r}")
-    return positions
-
-
 def load_ratings(path, *, sep=None, columns=None, header=None, string_ids=False,
-                 encoding="utf-8"):
-    """Read a ratings file: one (user, item, rating) per line.
+                 encoding="utf-8", engine=None):
+    """Read a ratings file: one (user, item, rating) per line or row.
 
-    CSV, TSV, MovieLens ``u.data`` (tab-separated, with a timestamp column)
-    and ``ratings.dat`` (``::``-separated) are recognised by their first line;
-    gzip, bz2 and xz files are decompressed transparently (recognised by
-    content, whatever their name). Parsing is pandas' C parser.
+    Text: CSV, TSV, MovieLens ``u.data`` (tab-separated, with a timestamp
+    column) and ``ratings.dat`` (``::``-separated) are recognised by their
+    first line; gzip, bz2 and xz files are decompressed transparently
+    (recognised by content, whatever their name); a UTF-8 byte-order mark is
+    removed. Columnar: a Parquet file, a directory of Parquet files (as Spark
+    and Dask write them) and an Arrow IPC / Feather file, read by pyarrow
+    (``pip install 'mfcy[parquet]'``).
+
+    Text is parsed by pyarrow's multi-threaded CSV reader when pyarrow is
+    installed and the file suits it, by pandas' C parser otherwise; both give
+    the same frame (and the same errors: a file pyarrow refuses is read again
+    by pandas, which names the line).
 
     Parameters
     ----------
     path : str or os.PathLike
+        A text file, a Parquet or Arrow/Feather file, or a directory of
+        Parquet files.
     sep : str, optional
-        Field separator. By default the first of ``::``, tab, ``,``, ``;``,
-        ``|`` found on the first line, else runs of whitespace.
+        Field separator of a text file. By default the first of ``::``, tab,
+        ``,``, ``;``, ``|`` found on the first line, else runs of whitespace.
     columns : sequence of 3 str or int, optional
-        The user, item and rating columns, by header name or by 0-based
-        position. By default the columns whose header names say so (``user``,
-        ``userId``, ``item``, ``movieId``, ``rating``, ``score``, ... in any
-        case), else the first three columns.
+        The user, item and rating columns, by header (or schema) name or by
+        0-based position. By default the columns whose names say so
+        (``user``, ``userId``, ``item``, ``movieId``, ``rating``, ``score``,
+        ... in any case), else the first three columns.
     header : bool, optional
-        Whether the first line names the columns. By default a header is
-        recognised by a rating field that is not a number; a column given by
-        name implies one.
+        Whether the first line of a text file names the columns. By default:
+        a line whose rating field is a number is data; else a line naming a
+        known column (``userId``, ``rating``, ...) is a header; else the line
+        is read as a header only when the next line's rating field is a
+        number, and a ``UserWarning`` says so (a data line is never dropped
+        silently). A column given by name implies a header.
     string_ids : bool, default=False
-        Keep ids as text even when they look like integers (``"007"`` stays
-        ``"007"``). By default a column of integers gives integer ids, any
-        other column string ids.
+        Keep ids as text even when they look like integers. By default a text
+        column whose every id is written as an integer (``42``, ``-7``; not
+        ``007``, ``+7`` or ``7.0``) gives integer ids: parsing ids is
+        lossless, so ``"001"`` and ``"1"`` are never merged into one id.
     encoding : str, default="utf-8"
+        Of a text file.
+    engine : {"pyarrow", "pandas"}, optional
+        The text parser; by default pyarrow when it is installed.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``user``, ``item`` (int64, or strings) and ``rating``
-        (float64), one row per line, in file order: what
-        :meth:`MatrixFactorization.fit <mfcy.MatrixFactorization.fit>` takes.
+        Columns ``user``, ``item`` and ``rating`` (float64), one row per line,
+        in file order: what :meth:`MatrixFactorization.fit
+        <mfcy.MatrixFactorization.fit>` takes. Integer ids are an int64
+        column (a columnar file's own integer type); string ids a
+        ``category`` column (sorted categories: one Python string per
+        distinct id, not per rating).
 
     Raises
     ------
     FileNotFoundError
         If ``path`` does not exist.
+    ImportError
+        For a Parquet or Arrow file (or ``engine="pyarrow"``) without pyarrow.
     RatingsFileError
         (a ``ValueError``) On a malformed line (a missing or extra field, a
         rating that is not a finite number, an empty id), with its line
@@ -434,19 +179,59 @@ def load_ratings(path, *, sep=None, columns=None, header=None, string_ids=False,
     0  alice  dune     5.0
     1    bob  dune     3.5
     """
+    frame, report = _read_ratings(path, sep=sep, columns=columns, header=header,
+                                  string_ids=string_ids, encoding=encoding, engine=engine)
+    if report.header_note:
+        warnings.warn(report.header_note, UserWarning, stacklevel=2)
+    return frame
+
+
+class _ReadReport:
+    """How a ratings file was read: for the command line's summary.
+
+    Attributes
+    ----------
+    format : str
+        "text", "parquet" or "arrow".
+    reader : str
+        "pyarrow" or "pandas".
+    header_note : str or None
+        Set when the first line was ambiguous: which way it was read.
+    id_notes : list of str
+        Why ids that look numeric were kept as text.
+    """
+
+    def __init__(self, format):
+        self.format, self.reader = format, "pyarrow"
+        self.header_note, self.id_notes = None, []
+
+
+def _read_ratings(path, *, sep=None, columns=None, header=None, string_ids=False,
+                  encoding="utf-8", engine=None):
+    """:func:`load_ratings`, also returning its :class:`_ReadReport`."""
     import pandas as pd
 
+    if engine not in (None, "pyarrow", "pandas"):
+        raise ValueError(f"engine must be 'pyarrow', 'pandas' or None, got {engine!r}")
+    from . import _readers
+
+    kind = _readers.columnar_kind(path)
+    if kind is not None:
+        report = _ReadReport(kind)
+        out = _readers.read_columnar(path, kind, columns, string_ids)
+        return pd.DataFrame(out, copy=False), report
+    report = _ReadReport("text")
     table = _DelimitedFile(path, sep=sep, encoding=encoding)
     fields = table.fields
+    rating_at = 2
+    if header is None and columns is not None and not isinstance(columns, str) \
+            and len(columns) == 3:
+        if any(isinstance(c, str) for c in columns):
+            header = True
+        elif isinstance(columns[2], (int, np.integer)):
+            rating_at = int(columns[2])
     if header is None:
-        rating_at = 2
-        if columns is not None and not isinstance(columns, str) and len(columns) == 3:
-            if any(isinstance(c, str) for c in columns):
-                header = True
-            elif isinstance(columns[2], (int, np.integer)):
-                rating_at = int(columns[2])
-        if header is None:
-            header = not (rating_at < len(fields) and _is_number(fields[rating_at]))
+        header, report.header_note = _detect_header(table, rating_at)
     if len(fields) < 3:
         shown = "whitespace" if table.sep is None else repr(table.sep)
         raise RatingsFileError(
@@ -455,66 +240,21 @@ def load_ratings(path, *, sep=None, columns=None, header=None, string_ids=False,
             "separator is another", line=table.first_number)
     names = table.header_names() if header else None
     positions = _resolve_columns(columns, names, len(fields), table.where)
-    dtype = {positions[0]: str, positions[1]: str} if string_ids else None
-    frame = table.read(bool(header), positions, dtype)
+    parts = None
+    if engine != "pandas":
+        parts = _readers.read_delimited(table, bool(header), positions,
+                                        required=engine == "pyarrow", string_ids=string_ids)
+    if parts is None:
+        report.reader = "pandas"
+        parts = _read_delimited_pandas(table, bool(header), positions, string_ids)
     out = {}
-    for role, position in zip(("user", "item"), positions[:2]):
-        out[role] = _file_ids(frame[position], role, table.error)
-    out["rating"] = _file_ratings(frame[positions[2]], table.error)
-    del frame
-    return pd.DataFrame(out, copy=False)
-
-
-def _parser_error(exc, where):
-    import re
-
-    message = str(exc)
-    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
-    if found:
-        expected, line, saw = map(int, found.groups())
-        return RatingsFileError(f"{where}, line {line}: {saw} fields where the first line "
-                                f"has {expected}", line=line)
-    return RatingsFileError(f"{where} is malformed: {message.strip()}")
-
-
-def _file_ids(column, role, fail):
-    values = column.to_numpy()
-    if values.dtype.kind in "iu":
-        return values.astype(np.int64, copy=False) if values.dtype.kind == "i" else values
-    if values.dtype.kind == "f":
-        integral = np.isfinite(values) & (values == np.round(values))
-        # Beyond int64 the cast below is undefined (1e20 would become garbage).
-        in_range = integral & (np.abs(values) < 2.0**63)
-        if not in_range.all():
-            row = int(np.flatnonzero(~in_range)[0])
-            what = ("is outside the 64-bit integer range" if integral[row] else
-                    "is not an integer")
-            raise fail(row, f"{role} id {float(values[row]):g} {what} (ids are integers or "
-                            "text; pass string_ids=True to keep them as text)")
-        return values.astype(np.int64)
-    # Text (or integers beyond 64 bits, which pandas leaves as objects).
-    empty = column.astype(str).str.strip() == ""
-    if empty.any():
-        raise fail(int(np.flatnonzero(empty.to_numpy())[0]),
-                   f"no {role} id (an empty or missing field)")
-    return column.astype(str)
-
-
-def _file_ratings(column, fail):
-    import pandas as pd
-
-    values = column.to_numpy()
-    if values.dtype.kind not in "iuf":
-        numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
-        bad = np.flatnonzero(np.isnan(numbers))
-        if len(bad):
-            text = str(values[bad[0]]).strip()
-            raise fail(int(bad[0]), "no rating (an empty or missing field)" if not text else
-                       f"rating {text!r} is not a number")
-        values = numbers
-    values = values.astype(np.float64, copy=False)
-    finite = np.isfinite(values)
-    if not finite.all():
-        row = int(np.flatnonzero(~finite)[0])
-        raise fail(row, f"rating {float(values[row])} is not a finite number")
-    return values
+    for role, part in zip(("user", "item"), parts[:2]):
+        if isinstance(part, np.ndarray):  # integers, read losslessly
+            out[role] = part.astype(np.int64, copy=False) if part.dtype.kind == "i" else part
+            continue
+        out[role], note = _text_ids(*part, role, table.error, string_ids)
+        if note:
+            report.id_notes.append(note)
+    out["rating"] = parts[2]
+    del parts
+    return pd.DataFrame(out, copy=False), report

@@ -5,7 +5,7 @@ ratings, a file), so ``except ValueError`` catches every refusal; the
 subclasses let a caller tell the cases apart.
 """
 
-__all__ = ["DivergenceError", "ModelFileError", "NotFittedError"]
+__all__ = ["DivergenceError", "ModelFileError", "NotFittedError", "RatingsFileError"]
 
 
 class DivergenceError(ValueError):
@@ -28,6 +28,27 @@ class NotFittedError(ValueError, AttributeError):
     """
 
 
+class RatingsFileError(ValueError):
+    """A ratings file that cannot be read as (user, item, rating) rows.
+
+    The message names the file and, for a malformed line, its line number
+    (1-based, counting every line of the file). ``line`` holds that number,
+    or None when the problem is not tied to one line.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, naming the file (and the line).
+    line : int, optional
+        The 1-based line number of the malformed line.
+    """
+
+    def __init__(self, message, line=None):
+        super().__init__(message)
+        self.line = line
+
+
 # Shown (in tracebacks and the API reference) under the names users import them by.
 DivergenceError.__module__ = NotFittedError.__module__ = "mfcy"
 ModelFileError.__module__ = "mfcy.io"
+RatingsFileError.__module__ = "mfcy.datasets"

@@ -146,6 +146,10 @@ class MatrixFactorization(Estimator):
         clips to.
     users_, items_ : ndarray
         Index → id: row ``j`` of ``user_factors_`` belongs to ``users_[j]``.
+    n_duplicates_ : int
+        Input ratings averaged into another of the same (user, item) pair by
+        the last ``fit``: the input had ``n_duplicates_`` more rows than the
+        distinct pairs trained on.
     history_ : dict of lists
         Per epoch: ``"train_mse"`` and ``"train_rmse"`` (after the epoch, over
         every observed training entry, when ``track_loss``), ``"sgd_mse"``
@@ -345,6 +349,7 @@ class MatrixFactorization(Estimator):
         # What the rest needs of the ids: the id maps and the index dtype (the
         # input-order index arrays are let go).
         training = Encoded(train_users, train_items, ratings, data.user_ids, data.item_ids)
+        n_input_rows = len(data)
         del data
         rng = np.random.default_rng(params.random_state)
         k = params["n_factors"]
@@ -390,7 +395,9 @@ class MatrixFactorization(Estimator):
             train_users=train_users, train_items=train_items, ratings=ratings,
             state_fields=dict(global_mean=global_mean, rating_range=rating_range,
                               users=training.user_ids, items=training.item_ids,
-                              seen_indptr=seen_indptr, seen_items=seen_items))
+                              seen_indptr=seen_indptr, seen_items=seen_items,
+                              # input rows averaged into another (user, item) pair
+                              n_duplicates=n_input_rows - len(seen_items)))
         run_epochs(self, runner, params, monitor)
         return self
 

@@ -1,0 +1,97 @@
+"""What ``mfcy fit`` prints and draws while and after it trains: progress, curves, counts."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+__all__ = ["EpochReporter", "plot_curves", "plural"]
+
+
+class EpochReporter:
+    """The ``callback`` of ``fit``: held-out metrics and progress after each epoch.
+
+    A tqdm bar (with the per-epoch lines printed above it) when stdout is a
+    terminal, one plain line per epoch otherwise, nothing with ``--quiet``.
+    """
+
+    def __init__(self, n_epochs, test, quiet):
+        self.n_epochs = n_epochs
+        self.test = test
+        self.test_rmse, self.test_mae = [], []
+        self.mode = "quiet" if quiet else ("bar" if sys.stdout.isatty() else "lines")
+        self.bar = None
+        if self.mode == "bar":
+            from tqdm import tqdm
+
+            try:
+                size = os.get_terminal_size(sys.stdout.fileno())
+            except (OSError, ValueError):
+                size = os.terminal_size((0, 0))
+            sized = size.columns > 0 and size.lines > 0
+            # mininterval=0: an epoch is rare enough to redraw the bar after each.
+            # A terminal that reports no size (a bare pty) would hide the bar:
+            # give it 80 x 24.
+            self.bar = tqdm(total=n_epochs, unit="epoch", file=sys.stdout, mininterval=0,
+                            dynamic_ncols=sized, ncols=None if sized else 80,
+                            nrows=None if sized else 24)
+
+    def evaluate(self, model):
+        """(RMSE, MAE, number of fallback predictions) on the held-out ratings."""
+        import numpy as np
+
+        frame = self.test
+        predictions, fallback = model.predict(frame, return_fallback=True)
+        errors = predictions - frame["rating"].to_numpy()
+        return (float(np.sqrt(np.mean(errors ** 2))), float(np.mean(np.abs(errors))),
+                int(fallback.sum()))
+
+    def __call__(self, model, epoch, history):
+        parts = [f"epoch {epoch:{len(str(self.n_epochs))}d}/{self.n_epochs}"]
+        if "train_rmse" in history:
+            parts.append(f"train RMSE {history['train_rmse'][-1]:.4f}")
+        if "val_rmse" in history:
+            parts.append(f"val RMSE {history['val_rmse'][-1]:.4f}")
+        if self.test is not None:
+            rmse, mae, _ = self.evaluate(model)
+            self.test_rmse.append(rmse)
+            self.test_mae.append(mae)
+            parts.append(f"test RMSE {rmse:.4f}  MAE {mae:.4f}")
+        parts.append(f"{history['epoch_seconds'][-1]:.2f} s")
+        line = "  ".join(parts)
+        if self.mode == "bar":
+            self.bar.write(line, file=sys.stdout)
+            self.bar.update(1)
+        elif self.mode == "lines":
+            print(line, flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def plot_curves(history, test_rmse, path):
+    """Train (and test) RMSE per epoch, drawn to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    train = history.get("train_rmse", [])
+    ax.plot(range(1, len(train) + 1), train, label="train RMSE")
+    if test_rmse:
+        ax.plot(range(1, len(test_rmse) + 1), test_rmse, label="test RMSE")
+    ax.set_title("Matrix factorization: RMSE per epoch")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("RMSE (rating units)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plural(count, word):
+    """ "1 epoch", "2 epochs". """
+    return f"{count:,} {word}" + ("" if count == 1 else "s")

@@ -1,0 +1,517 @@
+"""Ratings text files read without silent loss: sniffing, header detection, lossless ids.
+
+The pieces :func:`mfcy.datasets.load_ratings` is made of for text files (CSV,
+TSV, MovieLens ``u.data`` and ``ratings.dat``, compressed or not): the first
+lines are sniffed (separator, header, compression, a byte-order mark), the
+columns resolved by name or position, the table parsed by pandas (pyarrow's
+reader, in :mod:`mfcy._readers`, builds on the same pieces), and id columns
+turned into integer ids only when that loses nothing (``"001"`` stays text).
+"""
+
+from __future__ import annotations
+
+import bz2
+import codecs
+import csv
+import gzip
+import lzma
+import os
+
+import numpy as np
+
+from .exceptions import RatingsFileError
+
+
+#: Header names recognised for each role when ``columns`` is not given
+#: (compared without case, spaces, "_" or "-").
+_COLUMN_ALIASES = {
+    "user": ("user", "userid", "uid", "users", "customer", "customerid", "reviewerid"),
+    "item": ("item", "itemid", "iid", "items", "movie", "movieid", "product", "productid",
+             "asin", "book", "isbn", "track", "trackid"),
+    "rating": ("rating", "ratings", "score", "stars", "value", "bookrating"),
+}
+
+_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"))
+_OPENERS = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
+#: Separators tried in this order on the first line when ``sep`` is not given.
+_SEPARATORS = ("::", "\t", ",", ";", "|")
+#: The longest first line read to sniff a file: a ratings line is a few dozen
+#: characters, and a 1 GB line of "a,a,a,..." split into Python strings would
+#: take 7 GB before any error.
+_MAX_SNIFFED_LINE = 1 << 20
+
+
+def _compression(path):
+    """Compression by content (magic bytes), not by the file's name."""
+    with open(path, "rb") as f:
+        head = f.read(6)
+    for magic, method in _MAGIC:
+        if head.startswith(magic):
+            return method
+    return None
+
+
+def _is_blank(line, sep):
+    # pandas skips lines of whitespace, but a line of separators is a row.
+    if sep is None or sep.isspace() and len(sep) > 1:
+        return line.strip() == ""
+    return line.strip(" \t\r\n\f\v".replace(sep, "")) == ""
+
+
+def _split(line, sep):
+    return line.split() if sep is None else line.split(sep)
+
+
+def _fields(line, sep):
+    """The fields of one line as pandas' C parser splits them: a one-character
+    separator inside double quotes belongs to its field (``a,x,"4,5"`` has 3)."""
+    if sep is None or len(sep) > 1:
+        return _split(line, sep)
+    try:
+        return next(csv.reader([line], delimiter=sep, quotechar='"', doublequote=True,
+                               skipinitialspace=True, strict=False))
+    except (csv.Error, StopIteration):  # pragma: no cover - csv is lenient with strict=False
+        return _split(line, sep)
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _normalise(name):
+    return "".join(ch for ch in str(name).lower() if ch not in " _-\"'")
+
+
+def _role_of(name):
+    """``"user"``, ``"item"``, ``"rating"`` or None: what a header name says a column is."""
+    key = _normalise(name)
+    return next((role for role, names in _COLUMN_ALIASES.items() if key in names), None)
+
+
+class _DelimitedFile:
+    """A text table on disk: its first line sniffed, then read by pandas' C parser.
+
+    Shared by :func:`load_ratings` and the command line's pairs files. Every
+    error is a :class:`RatingsFileError` naming the file and, for one line,
+    its number.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    sep : str or None
+        None: the first of ``::``, tab, ``,``, ``;``, ``|`` on the first
+        line, else runs of whitespace.
+    encoding : str
+    what : str
+        What the file is, for messages ("ratings file").
+    """
+
+    def __init__(self, path, sep=None, encoding="utf-8", what="ratings file"):
+        path = os.fspath(path)
+        self.path, self.where = path, repr(path)
+        #: The encoding as the user named it (for messages).
+        self.encoding_name = encoding
+        # Excel's "CSV UTF-8" starts with a byte-order mark: read as plain
+        # utf-8 it would stay glued to the first header name (or the first id).
+        try:
+            utf8 = codecs.lookup(encoding).name == "utf-8"
+        except (LookupError, TypeError):
+            raise ValueError(f"unknown text encoding {encoding!r}") from None
+        self.encoding = "utf-8-sig" if utf8 else encoding
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{what} {path!r} does not exist")
+        if os.path.isdir(path):
+            raise RatingsFileError(f"{path!r} is a directory, not a {what}")
+        self.compression = _compression(path)
+        lines = self._first_lines(2)
+        if not lines:
+            raise RatingsFileError(f"{self.where} is empty")
+        (self.first_number, first) = lines[0]
+        if sep is None:
+            sep = next((s for s in _SEPARATORS if s in first), None)
+        elif not isinstance(sep, str) or not sep:
+            raise ValueError(f"sep must be a non-empty string, got {sep!r}")
+        self.sep = sep
+        #: The first non-blank line, as text.
+        self.first_text = first
+        #: The fields of the first non-blank line (a quoted separator is part of its field).
+        self.fields = _fields(first, sep)
+        #: (number, fields) of the second non-blank line, or None.
+        self.second = (lines[1][0], _fields(lines[1][1], sep)) if len(lines) > 1 else None
+        self.skip_lines = None
+
+    def _open(self):
+        opener = _OPENERS.get(self.compression, open)
+        return opener(self.path, "rt", encoding=self.encoding, newline="")
+
+    def _first_lines(self, count):
+        """[(1-based number, text)] of the first ``count`` non-blank lines.
+
+        Each line is read up to :data:`_MAX_SNIFFED_LINE` characters: a longer
+        one is a :class:`RatingsFileError`, not gigabytes of Python strings.
+        """
+        found = []
+        try:
+            with self._open() as f:
+                number = 0
+                while len(found) < count:
+                    line = f.readline(_MAX_SNIFFED_LINE + 1)
+                    if not line:
+                        break
+                    number += 1
+                    if len(line) > _MAX_SNIFFED_LINE:
+                        raise RatingsFileError(
+                            f"{self.where}, line {number}: longer than "
+                            f"{_MAX_SNIFFED_LINE:,} characters; a ratings file has one "
+                            "short (user, item, rating) line per rating", line=number)
+                    if line.strip():
+                        found.append((number, line.rstrip("\r\n")))
+        except UnicodeDecodeError as exc:
+            raise RatingsFileError(f"{self.where} is not {self.encoding_name} text "
+                                   f"({exc.reason} at byte {exc.start}); pass another "
+                                   "encoding") from None
+        except (OSError, EOFError, lzma.LZMAError) as exc:
+            raise RatingsFileError(f"{self.where} cannot be read ({self.compression or 'plain'}"
+                                   f" file: {exc})") from None
+        return found
+
+    def header_names(self):
+        """The first line's fields as column names."""
+        return [f.strip().strip('"') for f in self.fields]
+
+    def read(self, header, positions=None, dtype=None):
+        """Read the table with pandas.
+
+        Parameters
+        ----------
+        header : bool
+            Skip the first non-blank line.
+        positions : list of int, optional
+            Only these fields (by 0-based position); every field otherwise.
+        dtype : dict or type, optional
+            pandas dtypes by position (or one for all fields).
+
+        Returns
+        -------
+        DataFrame
+            Columns named by field position; one row per non-blank line.
+        """
+        import pandas as pd
+
+        # pandas' C parser takes one-character separators only: "::" is read
+        # as ":" with an empty field between any two real ones.
+        doubled = self.sep == "::"
+        read_sep = ":" if doubled else (r"\s+" if self.sep is None else self.sep)
+        self.skip_lines = self.first_number if header else self.first_number - 1
+        # skipinitialspace: "alice, Alien, 5" means the ids "alice" and "Alien".
+        options = dict(sep=read_sep, header=None, skiprows=self.skip_lines, na_filter=False,
+                       encoding=self.encoding, compression=self.compression, engine="c",
+                       skipinitialspace=True)
+        wanted = list(range(len(self.fields))) if positions is None else list(positions)
+        if doubled:
+            # Only the real fields: a line with extra fields goes unnoticed here.
+            options["usecols"] = [2 * p for p in wanted]
+            if isinstance(dtype, dict):
+                dtype = {2 * p: t for p, t in dtype.items()}
+        else:
+            # Every field is parsed, so that a line with more fields than the
+            # first (an unquoted separator inside an id...) is an error, not a
+            # silent shift of the columns. Unwanted fields are dropped after.
+            options["names"] = list(range(len(self.fields)))
+        if dtype is not None:
+            options["dtype"] = dtype
+        try:
+            frame = pd.read_csv(self.path, **options)
+        except pd.errors.EmptyDataError:
+            frame = None
+        except pd.errors.ParserError as exc:
+            raise _parser_error(exc, self.where) from None
+        except UnicodeDecodeError as exc:
+            raise RatingsFileError(f"{self.where} is not {self.encoding_name} text "
+                                   f"({exc.reason}); pass another encoding") from None
+        except (OSError, EOFError, lzma.LZMAError) as exc:
+            raise RatingsFileError(f"{self.where} cannot be read ({exc})") from None
+        if frame is None or len(frame) == 0:
+            raise RatingsFileError(f"{self.where} has a header but no data lines")
+        if doubled:
+            if list(frame.columns) != options["usecols"]:
+                # pandas picks other columns when the first data line has fewer
+                # fields than usecols asks for: name that line instead.
+                raise self._short_line(max(wanted) + 1)
+            frame.columns = [c // 2 for c in frame.columns]
+        elif positions is not None:
+            frame = frame[wanted]
+        return frame
+
+    def _short_line(self, needed):
+        """A :class:`RatingsFileError` for the first data line of fewer than ``needed``
+        ``::``-separated fields."""
+        with self._open() as f:
+            for number, line in enumerate(f, start=1):
+                if number <= self.skip_lines or _is_blank(line, ":"):
+                    continue
+                saw = len(line.rstrip("\r\n").split("::"))
+                if saw < needed:
+                    return RatingsFileError(f"{self.where}, line {number}: {saw} fields where "
+                                            f"the first line has {len(self.fields)}",
+                                            line=number)
+        # pandas saw one (e.g. after quotes or lone carriage returns) that a plain split does not.
+        return RatingsFileError(f"{self.where} is malformed: a line has fewer than {needed} "
+                                "fields")
+
+    def line_of_row(self, row):
+        """The file line number of data row ``row`` (after :meth:`read`)."""
+        sep = ":" if self.sep == "::" else self.sep
+        with self._open() as f:
+            seen = -1
+            for number, line in enumerate(f, start=1):
+                if number <= self.skip_lines or _is_blank(line, sep):
+                    continue
+                seen += 1
+                if seen == row:
+                    return number
+        return None  # pragma: no cover - the row exists
+
+    def error(self, row, what):
+        """A :class:`RatingsFileError` for data row ``row``, with its line number."""
+        line = self.line_of_row(row)
+        return RatingsFileError(f"{self.where}, line {line}: {what}", line=line)
+
+
+def _resolve_columns(columns, names, n_fields, where):
+    """Positions of the (user, item, rating) fields."""
+    if columns is None:
+        if names is not None:
+            found = [next((j for j, name in enumerate(names) if _role_of(name) == role), None)
+                     for role in ("user", "item", "rating")]
+            if None not in found:
+                return found
+        columns = (0, 1, 2)
+    if isinstance(columns, (str, bytes)) or len(columns) != 3:
+        raise ValueError(f"columns must give 3 columns (user, item, rating) by name or "
+                         f"position, got {columns!r}")
+    return _resolve_positions(columns, ("user", "item", "rating"), names, n_fields, where)
+
+
+def _resolve_positions(columns, roles, names, n_fields, where):
+    """0-based positions of ``columns`` (header names or positions), one per role."""
+    positions = []
+    for role, column in zip(roles, columns):
+        if isinstance(column, (int, np.integer)) and not isinstance(column, bool):
+            if not 0 <= column < n_fields:
+                raise RatingsFileError(f"{where}: no column at position {column} for the "
+                                       f"{role}s (the first line has {n_fields} fields; "
+                                       "positions count from 0)")
+            positions.append(int(column))
+        elif isinstance(column, str):
+            if names is None:
+                raise RatingsFileError(f"{where}: column {column!r} named for the {role}s, "
+                                       "but the file has no header line")
+            stripped = [str(n).strip() for n in names]
+            if column.strip() not in stripped:
+                raise RatingsFileError(f"{where}: no column named {column!r} for the {role}s "
+                                       f"(the header has: {', '.join(stripped)})")
+            positions.append(stripped.index(column.strip()))
+        else:
+            raise ValueError(f"a column is given by name (str) or position (int), got "
+                             f"{column!r} for the {role}s")
+    if len(set(positions)) != len(positions):
+        raise ValueError(f"the {', '.join(roles)} columns must be different columns, "
+                         f"got {list(columns)!r}")
+    return positions
+
+
+def _detect_header(table, rating_at):
+    """Whether the first line is a header, and a note when that was a guess."""
+    fields = table.fields
+    if rating_at >= len(fields):
+        return True, None  # too few fields: an error follows either way
+    if _looks_numeric(fields[rating_at]):
+        return False, None
+    if any(_role_of(name) for name in table.header_names()):
+        return True, None
+    second = table.second
+    shown = table.first_text if len(table.first_text) <= 60 else table.first_text[:57] + "..."
+    if second is not None and rating_at < len(second[1]) and _looks_numeric(second[1][rating_at]):
+        return True, (f"{table.where}: line {table.first_number} ({shown!r}) was read as a "
+                      f"header: its rating field {fields[rating_at].strip()!r} is not a "
+                      f"number and line {second[0]}'s is; if it is data, pass header=False "
+                      "(mfcy fit --no-header)")
+    # The errors on the first line then say what is wrong with it.
+    return False, None
+
+
+def _looks_numeric(text):
+    """A number, or a number written with a decimal comma (``4,5``): data, not a name."""
+    text = text.strip().strip('"')
+    return _is_number(text) or (text.count(",") == 1 and _is_number(text.replace(",", ".")))
+
+
+def _read_delimited_pandas(table, header, positions, string_ids):
+    """(codes, texts) or integer ids of the user and item columns and the
+    float64 ratings, by pandas' C parser."""
+    import pandas as pd
+
+    ids = positions[:2]
+    frame = table.read(header, positions, {p: str for p in ids} if string_ids else None)
+    # pandas reads a column of numbers as integers (or floats, or booleans):
+    # lossless only if no id is written "007", "+7" or "7.0". Such columns are
+    # read again, as text.
+    again = [p for p in ids if (_may_hide_zeros(table) if frame[p].dtype.kind in "iu" else
+                                pd.api.types.infer_dtype(frame[p], skipna=False) != "string")]
+    if again:
+        text = table.read(header, again, {p: str for p in again})
+        for p in again:
+            frame[p] = text[p]
+        del text
+    parts = []
+    for position in ids:
+        column = frame[position]
+        if column.dtype.kind in "iu":
+            parts.append(column.to_numpy())
+        else:
+            codes, texts = pd.factorize(column.to_numpy(dtype=object))
+            parts.append((codes, np.asarray(texts, dtype=object)))
+        del frame[position]
+    parts.append(_file_ratings(frame[positions[2]], table.error))
+    return parts
+
+
+#: Bytes after which a field begins (separators, spaces, quotes, line ends, the
+#: last byte of a byte-order mark).
+_FIELD_STARTS = np.zeros(256, dtype=bool)
+_FIELD_STARTS[np.frombuffer(b",\t;|: \"'\r\n\xbf", dtype=np.uint8)] = True
+
+
+def _may_hide_zeros(table):
+    """Whether any field of the file is written like ``007``, ``+7`` or ``-0``
+    (a scan of the bytes: cheaper than parsing the ids as text)."""
+    cached = getattr(table, "_hidden_zeros", None)
+    if cached is not None:
+        return cached
+    opener = _OPENERS.get(table.compression, open)
+    found = False
+    zero, plus, minus, dot = (np.uint8(ord(c)) for c in "0+-.")
+    with opener(table.path, "rb") as f:
+        tail = b"\n"
+        while not found:
+            chunk = f.read(1 << 20)  # its temporaries stay a few MB
+            if not chunk:
+                break
+            # A field begins "0<digit>", "+" or "-0" (not "-0."): vectorized over the
+            # bytes, three of them at a time.
+            b = np.frombuffer(tail + chunk + b"\n\n", dtype=np.uint8)
+            # Candidates first (few), then the bytes around them.
+            c1 = b[1:-2]
+            at = np.flatnonzero((c1 == zero) | (c1 == plus) | (c1 == minus))
+            at = at[_FIELD_STARTS[b[at]]]
+            first, second, third = b[at + 1], b[at + 2], b[at + 3]
+            digit = (second >= zero) & (second <= zero + 9)
+            odd = (((first == zero) & digit) | (first == plus)
+                   | ((first == minus) & (second == zero) & (third != dot)))
+            found = bool(odd.any())
+            tail = chunk[-3:]
+    table._hidden_zeros = found
+    return found
+
+
+def _text_ids(codes, texts, role, fail, keep_text):
+    """The ids of one text column from its (codes, distinct texts) encoding.
+
+    Integer ids (an int64 array) when every used text is an integer written
+    canonically and ``keep_text`` is false; else a Categorical of the texts
+    with sorted categories. Returns ``(ids, note)``, ``note`` saying why
+    numeric-looking ids were kept as text (or None).
+    """
+    import pandas as pd
+
+    texts = np.asarray(texts, dtype=object)
+    codes = np.asarray(codes)
+    if len(texts) and len(set(texts.tolist())) != len(texts):
+        # pyarrow's texts keep the spaces pandas skips: merge what then coincides.
+        inverse, texts = pd.factorize(texts)
+        codes = inverse[codes]
+        texts = np.asarray(texts, dtype=object)
+    used = np.bincount(codes, minlength=len(texts)) > 0
+    stripped = [text.strip() for text in texts.tolist()]
+    empty = np.array([not text for text in stripped], dtype=bool) & used
+    if empty.any():
+        row = int(np.flatnonzero(empty[codes])[0])
+        raise fail(row, f"no {role} id (an empty or missing field)")
+    note = None
+    if not keep_text:
+        values, note = _integer_ids([t for t, u in zip(stripped, used) if u], role)
+        if values is not None:
+            index = np.cumsum(used) - 1
+            return values[index[codes]], None
+    keep = np.flatnonzero(used)
+    order = keep[np.argsort(texts[keep], kind="stable")]
+    rank = np.full(len(texts), -1, dtype=np.int32 if len(texts) < 2**31 else np.int64)
+    rank[order] = np.arange(len(order), dtype=rank.dtype)
+    categories = pd.Index(texts[order], dtype=object)
+    return pd.Categorical.from_codes(rank[codes], categories=categories), note
+
+
+def _integer_ids(texts, role):
+    """int64 (or uint64) ids from texts that all write an integer canonically.
+
+    Returns ``(array, None)``, or ``(None, note)`` when the texts look numeric
+    but reading them as integers would lose information (``007``, ``+7``,
+    ``7.0``, or beyond 64 bits), or ``(None, None)`` for names.
+    """
+    values, odd = [], None
+    for text in texts:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or str(value) != text:
+            if not _is_number(text):
+                return None, None
+            odd = text if odd is None else odd
+        values.append(value)
+    if odd is None:
+        for dtype in (np.int64, np.uint64):
+            try:
+                return np.array(values, dtype=dtype), None
+            except OverflowError:
+                pass
+        odd = str(max(values, key=abs))
+    return None, (f"{role} ids kept as text: {odd!r} is not an integer written plainly "
+                  "(ids such as '001' and '1' stay two different ids)")
+
+
+def _parser_error(exc, where):
+    import re
+
+    message = str(exc)
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
+    if found:
+        expected, line, saw = map(int, found.groups())
+        return RatingsFileError(f"{where}, line {line}: {saw} fields where the first line "
+                                f"has {expected}", line=line)
+    return RatingsFileError(f"{where} is malformed: {message.strip()}")
+
+
+def _file_ratings(column, fail):
+    import pandas as pd
+
+    values = column.to_numpy()
+    if values.dtype.kind not in "iuf":
+        numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.flatnonzero(np.isnan(numbers))
+        if len(bad):
+            text = str(values[bad[0]]).strip()
+            raise fail(int(bad[0]), "no rating (an empty or missing field)" if not text else
+                       f"rating {text!r} is not a number")
+        values = numbers
+    values = values.astype(np.float64, copy=False)
+    finite = np.isfinite(values)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite)[0])
+        raise fail(row, f"rating {float(values[row])} is not a finite number")
+    return values

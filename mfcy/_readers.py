@@ -1,0 +1,399 @@
+"""Ratings files through pyarrow: Parquet, Arrow IPC / Feather, and CSV by its
+multi-threaded reader.
+
+The data layer's file readers, below :mod:`mfcy.datasets` (which decides what
+a text file's columns are and turns ids into their final form). Columns go from
+Arrow to numpy without a Python object per rating: integer ids and ratings as
+numpy arrays, string ids as Arrow's dictionary encoding (the codes a numpy
+array, one Python string per distinct id).
+
+pyarrow is optional (``pip install 'mfcy[parquet]'``): a Parquet or Arrow file
+without it is an ``ImportError`` that says what to install; text files are then
+read by pandas.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+#: What to install for the formats that need pyarrow.
+INSTALL_HINT = "pip install 'mfcy[parquet]' (or pip install pyarrow)"
+
+_PARQUET_MAGIC = b"PAR1"
+_ARROW_MAGIC = b"ARROW1"
+_FEATHER_V1_MAGIC = b"FEA1"
+
+
+def import_pyarrow(what):
+    """pyarrow (with its csv and dataset modules), or an ImportError saying what to install."""
+    try:
+        import pyarrow
+        import pyarrow.csv  # noqa: F401
+        import pyarrow.dataset  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(f"reading {what} needs pyarrow, which is not installed: "
+                          f"{INSTALL_HINT}") from exc
+    return pyarrow
+
+
+def have_pyarrow():
+    """Whether pyarrow can be imported (the CSV reader is then used)."""
+    try:
+        import_pyarrow("CSV")
+    except ImportError:
+        return False
+    return True
+
+
+def columnar_kind(path):
+    """"parquet" or "arrow" for a columnar file (or a directory of Parquet
+    files), None for anything else (text, or a path that does not exist)."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        for root, _, names in os.walk(path):
+            if any(name.endswith((".parquet", ".parq")) or _magic(os.path.join(root, name))
+                   == "parquet" for name in names if not name.startswith(("_", "."))):
+                return "parquet"
+        return None
+    return _magic(path) if os.path.isfile(path) else None
+
+
+def _magic(path):
+    try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError:
+        return None
+    if head.startswith(_PARQUET_MAGIC):
+        return "parquet"
+    if head.startswith(_ARROW_MAGIC) or head.startswith(_FEATHER_V1_MAGIC):
+        return "arrow"
+    return None
+
+
+def _is_feather_v1(path):
+    with open(path, "rb") as f:
+        return f.read(4) == _FEATHER_V1_MAGIC
+
+
+def _error(message):
+    from .exceptions import RatingsFileError
+
+    return RatingsFileError(message)
+
+
+def read_columnar(path, kind, columns, string_ids):
+    """The user, item and rating columns of a Parquet or Arrow file (or directory).
+
+    Returns
+    -------
+    dict
+        ``user``, ``item``: numpy integer arrays (the file's own integer type)
+        or Categoricals of strings; ``rating``: float64.
+    """
+    from ._ratings_file import _resolve_columns
+
+    path = os.fspath(path)
+    where = repr(path)
+    pa = import_pyarrow("Parquet files" if kind == "parquet" else "Arrow/Feather files")
+    import pyarrow.dataset as ds
+
+    try:
+        if kind == "parquet":
+            dataset = ds.dataset(path, format="parquet")
+        elif _is_feather_v1(path):
+            import pyarrow.feather as feather
+
+            dataset = ds.dataset(feather.read_table(path))
+        else:
+            dataset = ds.dataset(path, format="ipc")
+        schema = dataset.schema
+    except (pa.ArrowException, OSError) as exc:
+        raise _error(f"{where} cannot be read as {kind} ({exc})") from None
+    names = list(schema.names)
+    if len(names) < 3:
+        raise _error(f"{where} has {len(names)} column(s); ratings need 3 (user, item, rating)")
+    positions = _resolve_columns(columns, names, len(names), where)
+    wanted = [names[p] for p in positions]
+    try:
+        table = dataset.to_table(columns=wanted)
+    except (pa.ArrowException, OSError) as exc:
+        raise _error(f"{where} cannot be read ({exc})") from None
+    out = {}
+    for role, name in zip(("user", "item"), wanted[:2]):
+        out[role] = _columnar_ids(table.column(name), role, name, where, string_ids)
+        table = table.drop_columns([name]) if name not in wanted[2:] else table
+    out["rating"] = _columnar_ratings(table.column(wanted[2]), wanted[2], where)
+    return out
+
+
+def _first_null(column):
+    import pyarrow.compute as pc
+
+    return int(pc.index(pc.is_null(column), True).as_py())
+
+
+def _columnar_ids(column, role, name, where, string_ids):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if column.null_count:
+        raise _error(f"{where}, row {_first_null(column)}: no {role} id (a null in column "
+                     f"{name!r})")
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        if pa.types.is_integer(kind.value_type) and not string_ids:
+            column = column.cast(kind.value_type)
+            kind = column.type
+        else:
+            codes, texts = _dictionary_parts(column)
+            return _categorical(codes, texts, role, where)
+    if pa.types.is_integer(kind) and not string_ids:
+        return column.to_numpy()
+    if pa.types.is_floating(kind) and not string_ids:
+        values = column.to_numpy()
+        integral = np.isfinite(values) & (values == np.round(values))
+        integral &= np.abs(values) < 2.0**63
+        if not integral.all():
+            row = int(np.flatnonzero(~integral)[0])
+            raise _error(f"{where}, row {row}: {role} id {values[row]!r} is not an integer "
+                         "(ids are integers or text)")
+        return values.astype(np.int64)
+    if pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        if not pa.types.is_string(kind) and not pa.types.is_large_string(kind):
+            column = column.cast(pa.string())
+        codes, texts = _dictionary_parts(pc.dictionary_encode(column))
+        return _categorical(codes, texts, role, where)
+    raise _error(f"{where}: column {name!r} ({kind}) cannot hold {role} ids; ids are "
+                 "integers or strings")
+
+
+def _categorical(codes, texts, role, where):
+    from ._ratings_file import _text_ids
+
+    def fail(row, message):
+        return _error(f"{where}, row {row}: {message}")
+
+    ids, _ = _text_ids(codes, texts, role, fail, keep_text=True)
+    return ids
+
+
+def _dictionary_parts(column):
+    """(int32 codes, object array of the distinct values) of a dictionary column."""
+    import pyarrow as pa
+
+    if isinstance(column, pa.ChunkedArray):
+        chunks = [c for c in column.chunks]
+        if not chunks:
+            return np.zeros(0, np.int32), np.zeros(0, dtype=object)
+        if len(chunks) > 1:
+            column = pa.chunked_array(chunks).unify_dictionaries()
+            chunks = column.chunks
+        dictionary = chunks[0].dictionary
+        codes = pa.chunked_array([c.indices for c in chunks]).to_numpy()
+    else:
+        dictionary = column.dictionary
+        codes = column.indices.to_numpy()
+    if codes.dtype.itemsize > 4 and len(dictionary) < 2**31:
+        codes = codes.astype(np.int32)
+    return codes, dictionary.to_numpy(zero_copy_only=False).astype(object)
+
+
+def _columnar_ratings(column, name, where):
+    import pyarrow as pa
+
+    if column.null_count:
+        raise _error(f"{where}, row {_first_null(column)}: no rating (a null in column "
+                     f"{name!r})")
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column = column.cast(kind.value_type)
+        kind = column.type
+    if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)
+            or pa.types.is_decimal(kind)):
+        raise _error(f"{where}: the rating column {name!r} holds {kind}, not numbers")
+    if pa.types.is_decimal(kind):
+        values = column.cast(pa.float64()).to_numpy()
+    else:  # numpy widens faster than Arrow's cast (int8 stars: 0.7 -> 0.05 s at 10 M)
+        values = column.to_numpy().astype(np.float64, copy=False)
+    finite = np.isfinite(values)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite)[0])
+        raise _error(f"{where}, row {row}: rating {values[row]} is not a finite number")
+    return values
+
+
+_POWERS_OF_TEN = np.array([10**j for j in range(20)], dtype=np.uint64)
+
+
+def _plain_length(ints):
+    """Length of ``str(i)`` for each int64 ``i``, vectorized."""
+    magnitude = np.abs(ints).astype(np.uint64)  # abs(-2**63) wraps, and casts to 2**63
+    digits = np.searchsorted(_POWERS_OF_TEN, magnitude, side="right")
+    np.maximum(digits, 1, out=digits)  # "0"
+    return digits + (ints < 0)
+
+
+def _arrow_ids(column, string_ids):
+    """A text id column: an int64 array when every id is an integer written plainly
+    (cast and checked in bulk, as the pandas path's rule), else (codes, texts)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not string_ids:
+        trimmed = pc.utf8_trim_whitespace(column)
+        try:
+            ints = pc.cast(trimmed, pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            ints = None  # text, empty ids, or beyond int64: decided per distinct id
+        if ints is not None:
+            # Written plainly iff as long as the integer's own text: "007", "+7"
+            # and "-0" parse to the same integer but are longer.
+            ints = ints.to_numpy()
+            if np.array_equal(pc.binary_length(trimmed).to_numpy(), _plain_length(ints)):
+                return ints
+            del ints
+        del trimmed
+    # pandas' skipinitialspace: spaces after a separator are not part of an id
+    # (_text_ids merges the texts that then coincide).
+    codes, texts = _dictionary_parts(pc.dictionary_encode(column))
+    return codes, np.array([t.lstrip(" ") for t in texts.tolist()], dtype=object)
+
+
+#: The longest line pyarrow's reader takes (its block size); pandas would read longer.
+BLOCK_SIZE = 1 << 24
+
+
+def _long_line(table):
+    """The RatingsFileError naming the first line longer than :data:`BLOCK_SIZE`,
+    found reading at most that much at a time."""
+    from ._ratings_file import _OPENERS
+
+    opener = _OPENERS.get(table.compression, open)
+    with opener(table.path, "rb") as f:
+        number = 0
+        while True:
+            line = f.readline(BLOCK_SIZE)
+            if not line:
+                break
+            number += 1
+            if len(line) >= BLOCK_SIZE and not line.endswith(b"\n"):
+                break
+            # (the rest of a long line is read on, never held whole)
+    from .exceptions import RatingsFileError
+
+    return RatingsFileError(f"{table.where}, line {number}: longer than {BLOCK_SIZE:,} "
+                            "bytes; a ratings file has one short (user, item, rating) line "
+                            "per rating", line=number)
+
+
+# -- text ---------------------------------------------------------------------------
+
+class _Refused(Exception):
+    """pyarrow refused the file (or its values): pandas reads it and names the line."""
+
+
+def read_delimited(table, header, positions, required=False, string_ids=False):
+    """The user and item columns as (codes, texts) and the float64 ratings, by
+    pyarrow's CSV reader; None when pyarrow is missing or cannot read this file
+    exactly as pandas would (the caller then uses pandas).
+
+    Parameters
+    ----------
+    table : mfcy._ratings_file._DelimitedFile
+    header : bool
+    positions : list of 3 int
+    required : bool
+        Raise ImportError when pyarrow is missing (``engine="pyarrow"``).
+    """
+    if required:
+        import_pyarrow("text with engine='pyarrow'")
+    elif not have_pyarrow():
+        return None
+    # What pyarrow's reader cannot do as pandas does: a separator of several
+    # characters or runs of whitespace, other encodings, xz, blank lines before
+    # the first (skip_rows would count them differently).
+    if (table.sep is None or len(table.sep) != 1 or table.encoding != "utf-8-sig"
+            or table.compression not in (None, "gzip", "bz2") or table.first_number != 1):
+        return None
+    try:
+        return _read_csv_arrow(table, header, positions, string_ids)
+    except _Refused:
+        return None
+
+
+def _read_csv_arrow(table, header, positions, string_ids, decide_integers=False):
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    n_fields = len(table.fields)
+    names = [f"f{j}" for j in range(n_fields)]
+    # Ids as plain strings (Arrow's dictionary conversion in the reader is ~10x
+    # slower): integers are then cast in bulk, other text dictionary-encoded.
+    # Integer-looking ids (by the first data line) are parsed as int64 by the
+    # reader, if no field of the file is written "007", "+7" or "-0" (the pandas
+    # path's byte scan): else strings, checked below.
+    from ._ratings_file import _may_hide_zeros
+
+    sample = table.second[1] if header and table.second else table.fields
+    as_int = not string_ids and all(
+        p < len(sample) and sample[p].strip().lstrip("-").isdigit() for p in positions[:2])
+    try:
+        if as_int and _may_hide_zeros(table):
+            as_int = False
+    except (OSError, EOFError, ValueError) as exc:  # a damaged file: pandas names it
+        raise _Refused from exc
+    id_type = pa.int64() if as_int else pa.string()
+    types = {names[positions[0]]: id_type, names[positions[1]]: id_type,
+             names[positions[2]]: pa.float64()}
+    table.skip_lines = 1 if header else 0
+    try:
+        source = pa.OSFile(table.path, "rb")
+        if table.compression:
+            source = pa.CompressedInputStream(source, table.compression)
+        # A byte-order mark is skipped by the reader itself (as utf-8-sig does).
+        data = pacsv.read_csv(
+            source,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=table.skip_lines,
+                                           use_threads=True, block_size=BLOCK_SIZE),
+            parse_options=pacsv.ParseOptions(delimiter=table.sep, quote_char='"',
+                                              double_quote=True, escape_char=False,
+                                              newlines_in_values=False,
+                                              ignore_empty_lines=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=types, include_columns=[names[p] for p in positions],
+                null_values=[], strings_can_be_null=False, quoted_strings_can_be_null=False,
+                check_utf8=True))
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        if as_int and "straddl" not in str(exc):
+            # An id that is not a plain integer after all: read them as text.
+            return _read_csv_arrow(table, header, positions, string_ids=True,
+                                   decide_integers=True)
+        if "straddl" in str(exc):
+            # A row longer than a block: pandas would tokenize all of it (a
+            # 1 GB line of "a,a,a..." takes gigabytes), so it is refused here.
+            raise _long_line(table) from None
+        raise _Refused from None
+    if data.num_rows == 0:
+        raise _Refused
+    parts = []
+    for position in positions[:2]:
+        column = data.column(names[position])
+        if as_int:
+            parts.append(column.to_numpy())
+        else:
+            parts.append(_arrow_ids(column, string_ids and not decide_integers))
+        data = data.drop_columns([names[position]])
+        del column
+    ratings = data.column(names[positions[2]])
+    del data
+    if ratings.null_count:
+        raise _Refused
+    ratings = ratings.to_numpy()
+    if not np.isfinite(ratings).all():
+        # pandas' messages for "nan", "inf" (and their line numbers).
+        raise _Refused
+    parts.append(np.ascontiguousarray(ratings, dtype=np.float64))
+    return parts

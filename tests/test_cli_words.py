@@ -1,0 +1,125 @@
+"""The command line's words and fit options: counts in the singular, what is (not)
+saved, validation, early stopping and the refit on every rating."""
+
+import contextlib
+import io
+import re
+
+from mfcy.cli import main
+
+
+def run(argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main([str(a) for a in argv])
+    return status, out.getvalue(), err.getvalue()
+
+
+def ratings_file(path):
+    path.write_text("user,item,rating\n" + "".join(f"{u},{i},{1 + (u * i) % 5}\n"
+                                                   for u in range(8) for i in range(6)))
+    return path
+
+
+def test_one_epoch_is_singular_and_an_unsaved_model_is_said(tmp_path):
+    status, out, err = run(["fit", ratings_file(tmp_path / "r.csv"), "--epochs", 1,
+                            "--factors", 2])
+    assert status == 0
+    assert "fitted 1 epoch on 48 ratings" in out
+    assert "no --model given: the fitted model is not saved" in err
+
+
+def test_a_model_file_not_named_npz_is_warned_about(tmp_path):
+    status, out, err = run(["fit", ratings_file(tmp_path / "r.csv"), "--epochs", 2,
+                            "--factors", 2, "--model", tmp_path / "m.csv"])
+    assert status == 0 and "fitted 2 epochs" in out
+    assert "--model" in err and "is an .npz archive" in err and "not saved" not in err
+    assert (tmp_path / "m.csv").exists()
+
+
+def low_rank_file(path):
+    from mfcy.datasets import make_low_rank
+
+    make_low_rank(60, 40, 3, 0.5, noise=0.3, random_state=0, as_frame=True).to_csv(
+        path, index=False)
+    return path
+
+
+def test_early_stopping_keeps_the_best_epoch_and_refit_trains_on_everything(tmp_path):
+    from mfcy import MatrixFactorization
+
+    path = low_rank_file(tmp_path / "r.csv")
+    status, out, err = run(["fit", path, "--epochs", 200, "--factors", 8, "--lr", 0.05,
+                            "--threads", 1, "--test-fraction", 0.1, "--early-stopping",
+                            "--patience", 2, "--refit", "--model", tmp_path / "m.npz"])
+    assert status == 0, err
+    assert "holding out --validation-fraction 0.1" in out and "val RMSE" in out
+    best = int(re.search(r"best validation RMSE [\d.]+ at epoch (\d+)", out).group(1))
+    fitted = int(re.search(r"fitted (\d+) epochs", out).group(1))
+    assert best < fitted < 200  # stopped early, patience 2 after the best epoch
+    assert fitted == best + 2
+    n = int(re.search(r"refitted on all ([\d,]+) ratings with", out).group(1).replace(",", ""))
+    model = MatrixFactorization.load(tmp_path / "m.npz")
+    assert model.n_epochs_ == best and len(model._seen_items) == n == sum(
+        1 for _ in open(path)) - 1
+
+
+def test_a_held_out_fit_says_the_model_is_trained_on_the_rest(tmp_path):
+    path = low_rank_file(tmp_path / "r.csv")
+    status, out, err = run(["fit", path, "--epochs", 2, "--factors", 2, "--threads", 1,
+                            "--test-fraction", 0.2, "--validation-fraction", 0.25])
+    assert status == 0
+    assert "held out" in out and "val RMSE" in out and "best validation RMSE" in out
+    assert re.search(r"the model is trained on [\d,]+ ratings, without the [\d,]+ held out; "
+                     r"--refit", err)
+
+
+def test_usage_errors_are_one_line_in_the_command_line_words(tmp_path):
+    import pytest
+
+    for argv, message in [(["fit", "r.csv", "--factors", "0"],
+                           "mfcy: error: mfcy fit: argument --factors: must be a positive "
+                           "integer, got '0' (see 'mfcy fit --help')"),
+                          (["launch"], "invalid choice: 'launch'"),
+                          (["fit"], "the following arguments are required: RATINGS")]:
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2
+        lines = err.getvalue().splitlines()
+        assert len(lines) == 1 and message in lines[0], lines
+    # The library's "pass sep=" is "--sep" on the command line.
+    two = tmp_path / "two.csv"
+    two.write_text("1,2\n3,4\n")
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        assert main(["fit", str(two)]) == 2
+    assert "pass --sep if the separator" in err.getvalue() and "sep=" not in err.getvalue()
+
+
+def test_absurd_sizes_are_warned_about_before_the_fit(tmp_path, monkeypatch):
+    import mfcy.cli
+
+    path = ratings_file(tmp_path / "r.csv")
+    monkeypatch.setattr(mfcy.cli, "_LARGE_MODEL_BYTES", 14 * 4 * 1000)  # 14 ids x 1000 x 4 B
+    monkeypatch.setattr(mfcy.cli, "_MANY_EPOCHS", 3)
+    status, out, err = run(["fit", path, "--factors", 1000, "--epochs", 3, "--threads", 1])
+    assert status == 0
+    assert "--factors 1,000 makes a 0.0 GB model (14 users and items x 1,000 factors" in err
+    assert "--epochs 3 is far more than SGD needs" in err
+    status, out, err = run(["fit", path, "--factors", 2, "--epochs", 2])
+    assert "warning" not in err
+
+
+def test_an_interrupt_while_reading_says_nothing_was_saved(tmp_path, monkeypatch):
+    import mfcy.datasets
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mfcy.datasets, "_read_ratings", interrupted)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        assert main(["fit", str(ratings_file(tmp_path / "r.csv"))]) == 130
+    assert err.getvalue() == (f"mfcy: interrupted while reading {tmp_path / 'r.csv'}: no model "
+                              "fitted or saved\n")
