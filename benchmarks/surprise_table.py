@@ -1,0 +1,349 @@
+"""Surprise's benchmark table, reproduced: 5-fold CV, each algorithm at its defaults.
+
+    python benchmarks/surprise_table.py --peer-python /work/peers-venv/bin/python
+    python benchmarks/surprise_table.py --peer-python ... --skip-slow-peers   # reruns
+
+The protocol of Surprise's README ("Benchmarks"): ``KFold(5, shuffle=True,
+random_state=0)`` (scikit-learn's) over the rating rows, the default parameters
+of each algorithm, predictions clipped to the rating scale [1, 5], RMSE and MAE
+of each test fold; here on ML-100K and ML-1M-star (ML-1M's stand-in). The folds
+are computed once, in this process, and handed to every fitting process as a
+file of fold numbers (one per rating row), so every system sees the same folds.
+
+Each (system, algorithm, data set, fold) is a fresh process with one thread:
+Surprise 1.1.5 in the peers' venv (``--peer-python``; this file is run there
+too, in ``--worker`` mode, and imports neither mfcy nor scikit-learn there),
+mfcy in this interpreter. Folds run in turn, Surprise and mfcy alternating on
+each fold, so the speed ratio (Surprise's fit seconds / mfcy's, median over the
+five folds) compares fits made minutes apart on the same folds.
+
+Surprise's fits are timed around ``algo.fit(trainset)`` (its trainset, a
+pure-Python id mapping, is built outside the timer, as in ``peers.py``);
+mfcy's around ``fit(X, y)`` on raw ids (id mapping included).
+
+Every Surprise result (metrics and timings only, never ratings) is written to
+``benchmarks/results/surprise_table/<data>-<algorithm>.json``. Surprise's SVD++
+on ML-1M-star takes minutes per fold: ``--skip-slow-peers`` reuses its recorded
+result instead of running it (the table marks such rows ``recorded``).
+
+mfcy's rows: ``SVD`` is ``MatrixFactorization`` with Surprise's SVD defaults
+(k = 100, 20 epochs, lr 0.005, reg 0.02, init N(0, 0.1)). The other algorithms
+run ``mfcy.SVDpp``, ``mfcy.NMF`` and ``mfcy.BaselineOnly`` at their own
+defaults (which follow Surprise's) once the installed mfcy has them; until
+then their rows say so. Add or change one in ``MFCY_MODELS``.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from _common import ML1M, ML100K, cpu_description, load_triples, median
+
+HERE = pathlib.Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "surprise_table"
+RATING_MIN, RATING_MAX = 1.0, 5.0
+N_FOLDS = 5
+
+DATASETS = {"ml-100k": ML100K, "ml-1m-star": ML1M}
+ALGORITHMS = ("SVD", "SVDpp", "NMF", "BaselineOnly")
+
+#: (data set, algorithm) pairs whose Surprise run ``--skip-slow-peers`` reuses.
+SLOW_PEERS = {("ml-1m-star", "SVDpp")}
+
+#: mfcy's estimator per algorithm: (attribute of mfcy, constructor arguments).
+#: One thread and seed 0 are added to each.
+MFCY_MODELS = {
+    "SVD": ("MatrixFactorization", dict(n_factors=100, n_epochs=20, learning_rate=0.005,
+                                        regularization=0.02, init_std=0.1)),
+    "SVDpp": ("SVDpp", {}),
+    "NMF": ("NMF", {}),
+    "BaselineOnly": ("BaselineOnly", {}),
+}
+
+#: Surprise's README, "Benchmarks" (5-fold CV, a laptop with an Intel i5 11th
+#: gen; the ML-1M column is MovieLens 1M itself): RMSE, MAE, time of the five
+#: folds as printed there. Copied from ../shared/data/README.md.
+PUBLISHED = {
+    ("ml-100k", "SVD"): (0.934, 0.737, "0:00:06"),
+    ("ml-100k", "SVDpp"): (0.919, 0.721, "0:01:22-0:01:39"),
+    ("ml-100k", "NMF"): (0.963, 0.758, "0:00:06"),
+    ("ml-100k", "BaselineOnly"): (0.944, 0.748, "0:00:02"),
+    ("ml-1m-star", "SVD"): (0.873, 0.686, "0:01:07"),
+    ("ml-1m-star", "SVDpp"): (0.862, 0.672, "0:34:55-0:41:06"),
+    ("ml-1m-star", "NMF"): (0.916, 0.723, "0:01:39"),
+    ("ml-1m-star", "BaselineOnly"): (0.909, 0.719, "0:00:19"),
+}
+
+
+# ------------------------------------------------------------------ the worker side
+
+
+def surprise_algorithm(name):
+    """Surprise's algorithm at its defaults (seeded where it draws anything)."""
+    import surprise
+
+    if name == "SVD":
+        return surprise.SVD(random_state=0)
+    if name == "SVDpp":
+        # cache_ratings (1.1.3+) keeps each user's ratings as arrays between
+        # epochs: same results, faster.
+        return surprise.SVDpp(random_state=0, cache_ratings=True)
+    if name == "NMF":
+        return surprise.NMF(random_state=0)
+    if name == "BaselineOnly":
+        return surprise.BaselineOnly(verbose=False)  # ALS, Surprise's default
+    raise ValueError(f"unknown algorithm {name!r}")
+
+
+def fit_surprise(algorithm, train, test):
+    import pandas as pd
+    import surprise
+
+    tu, ti, tr = train
+    reader = surprise.Reader(rating_scale=(RATING_MIN, RATING_MAX))
+    frame = pd.DataFrame({"user": tu, "item": ti, "rating": tr.astype(np.float64)})
+    trainset = surprise.Dataset.load_from_df(frame, reader).build_full_trainset()
+    algo = surprise_algorithm(algorithm)
+    start = time.perf_counter()
+    algo.fit(trainset)
+    fit_seconds = time.perf_counter() - start
+    eu, ei, er = test
+    # Surprise's predict clips to the reader's scale itself; clipped again below.
+    predictions = algo.test(list(zip(eu.tolist(), ei.tolist(), er.tolist())))
+    return surprise.__version__, fit_seconds, np.array([p.est for p in predictions])
+
+
+def fit_mfcy(algorithm, train, test):
+    import mfcy
+
+    name, params = MFCY_MODELS[algorithm]
+    if not hasattr(mfcy, name):
+        raise LookupError(f"the installed mfcy {mfcy.__version__} has no mfcy.{name}")
+    model = getattr(mfcy, name)(**params, n_threads=1, random_state=0)
+    tu, ti, tr = train
+    X = np.column_stack([tu, ti])
+    start = time.perf_counter()
+    model.fit(X, tr)
+    fit_seconds = time.perf_counter() - start
+    eu, ei, _ = test
+    return mfcy.__version__, fit_seconds, model.predict(np.column_stack([eu, ei]))
+
+
+def worker(args):
+    """Fit one algorithm on one fold; print one JSON line (metrics only)."""
+    from peers import _claim_stdout  # keeps the peers' C-level chatter off stdout
+
+    out = _claim_stdout()
+    users, items, ratings = load_triples(args.data)
+    fold_of = np.load(args.folds)
+    if len(fold_of) != len(ratings):
+        raise SystemExit(f"{args.folds} has {len(fold_of)} rows, {args.data} {len(ratings)}")
+    in_test = fold_of == args.fold
+    train = (users[~in_test], items[~in_test], ratings[~in_test])
+    test = (users[in_test], items[in_test], ratings[in_test])
+    record = {"system": args.worker, "algorithm": args.algorithm, "fold": args.fold,
+              "n_train": int((~in_test).sum()), "n_test": int(in_test.sum())}
+    try:
+        fit = fit_surprise if args.worker == "surprise" else fit_mfcy
+        version, fit_seconds, pred = fit(args.algorithm, train, test)
+    except (ImportError, LookupError) as exc:
+        record["error"] = str(exc)
+        out.write(json.dumps(record) + "\n")
+        return 3
+    err = np.clip(pred, RATING_MIN, RATING_MAX) - test[2]
+    record.update(version=version, fit_seconds=round(fit_seconds, 4),
+                  rmse=round(float(np.sqrt(np.mean(err ** 2))), 5),
+                  mae=round(float(np.mean(np.abs(err))), 5))
+    out.write(json.dumps(record) + "\n")
+    return 0
+
+
+# ---------------------------------------------------------------- the table side
+
+
+def make_folds(n, directory, name):
+    """Fold number of every row under scikit-learn's KFold(5, shuffle=True, random_state=0)."""
+    from sklearn.model_selection import KFold
+
+    fold_of = np.empty(n, dtype=np.int8)
+    for fold, (_, test) in enumerate(KFold(N_FOLDS, shuffle=True, random_state=0).split(
+            np.empty((n, 1)))):
+        fold_of[test] = fold
+    path = pathlib.Path(directory) / f"{name}-folds.npy"
+    np.save(path, fold_of)
+    return path
+
+
+def run_worker(python, system, algorithm, data, folds, fold):
+    cmd = [python, str(HERE / "surprise_table.py"), "--worker", system,
+           "--algorithm", algorithm, "--data", str(data), "--folds", str(folds),
+           "--fold", str(fold)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+               MKL_NUM_THREADS="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=HERE)
+    lines = proc.stdout.strip().splitlines()
+    try:
+        return json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        tail = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}, no output"])[-1]
+        return {"system": system, "algorithm": algorithm, "fold": fold, "error": tail}
+
+
+def recorded_path(dataset, algorithm):
+    return RESULTS / f"{dataset}-{algorithm}.json"
+
+
+def load_recorded(dataset, algorithm):
+    path = recorded_path(dataset, algorithm)
+    if not path.exists():
+        return None
+    folds = json.loads(path.read_text())["folds"]
+    return folds if sorted(f["fold"] for f in folds) == list(range(N_FOLDS)) else None
+
+
+def record_surprise(dataset, algorithm, results):
+    """Write Surprise's fold results (metrics and timings only) as our measurement."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    folds = [{k: r[k] for k in ("fold", "n_train", "n_test", "fit_seconds", "rmse", "mae")}
+             for r in results]
+    recorded_path(dataset, algorithm).write_text(json.dumps({
+        "what": f"Surprise {results[0]['version']} {algorithm} at its defaults, one thread, "
+                f"on {dataset}, scikit-learn KFold(5, shuffle=True, random_state=0) over "
+                "the rows, predictions clipped to [1, 5] (benchmarks/surprise_table.py)",
+        "date": time.strftime("%Y-%m-%d"), "cpu": cpu_description(),
+        "version": results[0]["version"], "folds": folds}, indent=1) + "\n")
+
+
+def summarize(rows):
+    """(mean RMSE, mean MAE, median fit s, total fit s) over the folds."""
+    return (float(np.mean([r["rmse"] for r in rows])), float(np.mean([r["mae"] for r in rows])),
+            median([r["fit_seconds"] for r in rows]), sum(r["fit_seconds"] for r in rows))
+
+
+def print_table(results, datasets, algorithms, recorded):
+    print(f"\n{cpu_description()}; {time.strftime('%Y-%m-%d')}; 5-fold CV "
+          "(sklearn KFold(5, shuffle=True, random_state=0)), defaults, 1 thread, "
+          "predictions clipped to [1, 5]; the machine may be shared: compare ratios")
+    header = (f"{'data':10} {'algorithm':12} {'system':9} {'RMSE':>7} {'MAE':>7} "
+              f"{'fit s/fold':>10} {'5 folds s':>9} {'published RMSE/MAE/time':>28} "
+              f"{'mfcy speed-up':>13}")
+    print(header)
+    print("-" * len(header))
+    for dataset in datasets:
+        for algorithm in algorithms:
+            published = PUBLISHED[(dataset, algorithm)]
+            pub = f"{published[0]:.3f} / {published[1]:.3f} / {published[2]}"
+            by_system = {s: results.get((dataset, algorithm, s), []) for s in ("surprise",
+                                                                               "mfcy")}
+            for system, rows in by_system.items():
+                errors = [r["error"] for r in rows if "error" in r]
+                good = [r for r in rows if "error" not in r]
+                label = system + (" (rec.)" if system == "surprise" and
+                                  (dataset, algorithm) in recorded else "")
+                if errors or not good:
+                    why = errors[0] if errors else "not run"
+                    print(f"{dataset:10} {algorithm:12} {label:9} {why}")
+                    continue
+                rmse, mae, per_fold, total = summarize(good)
+                speedup = ""
+                if system == "mfcy" and len(good) == N_FOLDS:
+                    theirs = {r["fold"]: r["fit_seconds"] for r in by_system["surprise"]
+                              if "error" not in r}
+                    if len(theirs) == N_FOLDS:
+                        ratio = median([theirs[r["fold"]] / r["fit_seconds"] for r in good])
+                        speedup = f"{ratio:.1f}x" + ("*" if (dataset, algorithm) in recorded
+                                                     else "")
+                shown_pub = pub if system == "surprise" else ""
+                print(f"{dataset:10} {algorithm:12} {label:9} {rmse:7.4f} {mae:7.4f} "
+                      f"{per_fold:10.3f} {total:9.2f} {shown_pub:>28} {speedup:>13}")
+    print("\nfit s/fold: median over the folds; 5 folds s: their sum; mfcy speed-up: median "
+          "over the folds of Surprise's fit seconds / mfcy's on the same fold")
+    if recorded:
+        print("rec.: Surprise's result recorded by an earlier run (--skip-slow-peers), "
+              "read from benchmarks/results/surprise_table/; * its speed-up compares "
+              "runs of different invocations")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--peer-python", default=None,
+                   help="python of the peers' venv (Surprise); without it Surprise is not run")
+    p.add_argument("--datasets", default=",".join(DATASETS))
+    p.add_argument("--algorithms", default=",".join(ALGORITHMS))
+    p.add_argument("--systems", default="surprise,mfcy")
+    p.add_argument("--folds-to-run", default=",".join(map(str, range(N_FOLDS))),
+                   help="subset of the folds (for trying the script; the table wants all 5)")
+    p.add_argument("--ml100k", default=str(ML100K), help="path of ML-100K's u.data")
+    p.add_argument("--ml1m", default=str(ML1M), help="path of ML-1M-star's ratings.tsv.gz")
+    p.add_argument("--skip-slow-peers", action="store_true",
+                   help="reuse the recorded Surprise results of " +
+                        ", ".join(f"{a} on {d}" for d, a in sorted(SLOW_PEERS)))
+    # --worker mode: one fit, run by the table side (possibly in the peers' venv).
+    p.add_argument("--worker", choices=["surprise", "mfcy"], help=argparse.SUPPRESS)
+    p.add_argument("--algorithm", help=argparse.SUPPRESS)
+    p.add_argument("--data", help=argparse.SUPPRESS)
+    p.add_argument("--folds", help=argparse.SUPPRESS)
+    p.add_argument("--fold", type=int, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        return worker(args)
+
+    datasets = args.datasets.split(",")
+    algorithms = args.algorithms.split(",")
+    systems = args.systems.split(",")
+    folds_to_run = [int(f) for f in args.folds_to_run.split(",")]
+    for name, known in (("datasets", DATASETS), ("algorithms", ALGORITHMS),
+                        ("systems", ("surprise", "mfcy"))):
+        unknown = set(locals()[name]) - set(known)
+        if unknown:
+            p.error(f"--{name}: unknown {sorted(unknown)}; choose from {list(known)}")
+    paths = {"ml-100k": pathlib.Path(args.ml100k), "ml-1m-star": pathlib.Path(args.ml1m)}
+
+    results, recorded = {}, set()
+    with tempfile.TemporaryDirectory() as tmp:
+        for dataset in datasets:
+            data = paths[dataset]
+            fold_file = make_folds(len(load_triples(data)[2]), tmp, dataset)
+            for algorithm in algorithms:
+                if (args.skip_slow_peers and "surprise" in systems
+                        and (dataset, algorithm) in SLOW_PEERS):
+                    folds = load_recorded(dataset, algorithm)
+                    results[(dataset, algorithm, "surprise")] = folds or [{
+                        "error": f"no complete record in {recorded_path(dataset, algorithm)}: "
+                                 "run once without --skip-slow-peers"}]
+                    recorded.add((dataset, algorithm))
+            for fold in folds_to_run:
+                for algorithm in algorithms:
+                    for system in systems:
+                        if system == "surprise" and (dataset, algorithm) in recorded:
+                            continue
+                        if system == "surprise" and args.peer_python is None:
+                            result = {"error": "not run (no --peer-python)"}
+                        else:
+                            python = sys.executable if system == "mfcy" else args.peer_python
+                            result = run_worker(python, system, algorithm, data, fold_file,
+                                                fold)
+                        results.setdefault((dataset, algorithm, system), []).append(result)
+                        shown = (result["error"] if "error" in result else
+                                 f"RMSE {result['rmse']:.4f}  fit {result['fit_seconds']:.2f} s")
+                        print(f"  {dataset} fold {fold} {algorithm} {system}: {shown}",
+                              file=sys.stderr, flush=True)
+            for algorithm in algorithms:
+                rows = results.get((dataset, algorithm, "surprise"), [])
+                good = [r for r in rows if "error" not in r]
+                if ((dataset, algorithm) not in recorded and len(good) == N_FOLDS
+                        and len(good) == len(rows)):
+                    record_surprise(dataset, algorithm, good)
+    print_table(results, datasets, algorithms, recorded)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
