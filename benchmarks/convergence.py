@@ -1,0 +1,489 @@
+"""Time to a good model: test RMSE against wall-clock seconds, epoch by epoch, per system.
+
+    python benchmarks/convergence.py --peer-python /work/peers-venv/bin/python
+
+On the ML-1M-star reference split (test = the first 10 % of
+``numpy.random.default_rng(0).permutation(n)``), k = 100, L2 regularization
+0.02 on factors and biases, one thread each, every system at the learning rate
+of ``GRIDS`` that reaches the lowest test RMSE within its epoch budget. Each
+(system, learning rate) is a fresh process; the curve is the test RMSE
+(predictions clipped to [1, 5]) after every epoch against the seconds since the
+fit began, the time spent evaluating excluded:
+
+- mfcy ``MatrixFactorization`` (its defaults otherwise: init N(0, 0.1),
+  ``n_blocks=8``; ``track_loss=False``, the training-loss pass being a
+  diagnostic): a ``fit(callback=...)`` scores the test set after each epoch;
+  the clock starts before ``fit(X, y)`` on raw ids (id mapping included).
+- cornac ``MF`` (its own init N(0, 0.01), zero biases): its kernel
+  ``backend_cpu.fit_sgd`` runs all epochs in one call and reports each to a
+  tqdm progress bar; the bar is replaced by an object that scores the model's
+  arrays (updated in place) instead. The clock starts before ``MF.fit``
+  (cornac's ``Dataset``, built before, is outside it, as in ``peers.py``).
+- Surprise ``SVD`` (init N(0, 0.1)): its Cython ``sgd`` reads ``self.verbose``
+  at the start of every epoch; a property there scores the state after the
+  previous epoch, whose arrays are the ones the algorithm drew (a seeded
+  ``RandomState`` that keeps what ``normal`` returned) and allocated (the
+  module's ``np.zeros`` seen through a proxy that keeps them). The last
+  epoch is scored after ``fit`` returns, and checked against Surprise's own
+  ``algo.test``. The clock starts before ``algo.fit`` (trainset built before).
+- LIBMF (python-libmf: no biases, its own per-row AdaGrad steps, ``eta`` its
+  initial rate; uniform init): the binding has no warm start and no
+  per-iteration hook, so each point is a separate fit of that many iterations
+  (``LIBMF_EPOCHS``), timed whole (as ``peers.py`` times it). LIBMF with one
+  thread is deterministic, so these are the prefixes of one long fit.
+
+Learning rates per system are in ``GRIDS``. mfcy's adaptive schedule
+(``learning_rate_schedule="adagrad"``) has its own grid entry; it is skipped,
+with a notice, while the installed mfcy has no such parameter.
+
+Printed: per system its best learning rate, best RMSE (and epoch), and the
+seconds to reach the target RMSE (the lowest RMSE any peer reaches within its
+budget), plus two looser targets; ratios against the fastest peer. The curves go
+to a PNG (log-scale time). All curves, metrics only, go to ``--json``.
+"""
+
+import argparse
+import json
+import math
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from _common import ML1M, cpu_description, load_triples, reference_split
+
+HERE = pathlib.Path(__file__).resolve().parent
+RATING_MIN, RATING_MAX = 1.0, 5.0
+K, REG = 100, 0.02
+PEERS = ("cornac", "surprise", "libmf")
+
+#: label -> (system, learning rates tried, extra mfcy parameters).
+GRIDS = {
+    "mfcy constant": ("mfcy", (0.0025, 0.005, 0.01, 0.02), {}),
+    # Written by another branch; skipped (with a notice) until mfcy has it.
+    "mfcy adagrad": ("mfcy", (0.02, 0.05, 0.1, 0.2), {"learning_rate_schedule": "adagrad"}),
+    "cornac MF": ("cornac", (0.0025, 0.005, 0.01, 0.02), {}),
+    "Surprise SVD": ("surprise", (0.005, 0.01), {}),  # ~1 s an epoch: a small grid
+    "LIBMF": ("libmf", (0.05, 0.1, 0.2), {}),
+}
+#: Fits of LIBMF (no per-iteration hook): iterations of each point.
+LIBMF_EPOCHS = (1, 2, 3, 4, 5, 7, 10, 15, 20, 30, 40, 60, 80, 100)
+
+
+# --------------------------------------------------------------- worker side
+
+
+class Curve:
+    """Seconds (evaluation excluded) and test RMSE after each epoch."""
+
+    def __init__(self, test_ratings):
+        self.truth = np.asarray(test_ratings, dtype=np.float64)
+        self.epochs, self.seconds, self.rmse = [], [], []
+        self.excluded = 0.0
+        self.start = None
+
+    def begin(self):
+        self.start = time.perf_counter()
+
+    def score(self, epoch, predict, seconds=None):
+        """Record the epoch's time (or ``seconds``), then score ``predict()``, untimed."""
+        now = time.perf_counter()
+        if seconds is None:
+            seconds = now - self.start - self.excluded
+        err = np.clip(np.asarray(predict(), dtype=np.float64), RATING_MIN, RATING_MAX) - self.truth
+        self.epochs.append(epoch)
+        self.seconds.append(round(seconds, 5))
+        self.rmse.append(round(float(np.sqrt(np.mean(err * err))), 6))
+        self.excluded += time.perf_counter() - now
+
+    def as_dict(self):
+        return {"epochs": self.epochs, "seconds": self.seconds, "rmse": self.rmse}
+
+
+def biased_predictor(user_idx, item_idx, arrays):
+    """Predictions μ + b_u + b_i + p_u·q_i; an unknown side adds nothing (as the peers do)."""
+    ku, ki = user_idx >= 0, item_idx >= 0
+    uu, ii = np.where(ku, user_idx, 0), np.where(ki, item_idx, 0)
+
+    def predict():
+        mu, bu, bi, P, Q = arrays()
+        pred = np.full(len(uu), float(mu))
+        pred += np.where(ku, bu[uu], 0.0)
+        pred += np.where(ki, bi[ii], 0.0)
+        pred += np.where(ku & ki, np.einsum("ij,ij->i", P[uu], Q[ii]), 0.0)
+        return pred
+    return predict
+
+
+def run_mfcy(lr, epochs, extra, train, test):
+    import mfcy
+
+    model = mfcy.MatrixFactorization(n_factors=K, n_epochs=epochs, learning_rate=lr,
+                                     regularization=REG, track_loss=False, n_threads=1,
+                                     random_state=0)
+    unknown = set(extra) - set(model.get_params())
+    if unknown:
+        raise LookupError(f"the installed mfcy {mfcy.__version__} has no parameter "
+                          f"{', '.join(sorted(unknown))}")
+    model.set_params(**extra)
+    curve = Curve(test[2])
+    test_pairs = np.column_stack([test[0], test[1]])
+    X, y = np.column_stack([train[0], train[1]]), train[2]
+
+    def callback(model, epoch, history):
+        curve.score(epoch, lambda: model.predict(test_pairs))
+    curve.begin()
+    try:
+        model.fit(X, y, callback=callback)
+    except mfcy.DivergenceError as exc:
+        return mfcy.__version__, curve, f"diverged: {exc}"
+    return mfcy.__version__, curve, None
+
+
+def run_cornac(lr, epochs, extra, train, test):
+    import cornac
+    from cornac.data import Dataset
+    from cornac.models import MF
+    from cornac.models.mf import backend_cpu
+
+    tu, ti, tr = train
+    train_set = Dataset.from_uir(zip(tu.tolist(), ti.tolist(), tr.tolist()))
+    model = MF(k=K, max_iter=epochs, learning_rate=lr, lambda_reg=REG, use_bias=True,
+               early_stop=False, num_threads=1, seed=0, verbose=False)
+    curve = Curve(test[2])
+    user_idx = np.array([train_set.uid_map.get(x, -1) for x in test[0].tolist()])
+    item_idx = np.array([train_set.iid_map.get(x, -1) for x in test[1].tolist()])
+    predict = biased_predictor(user_idx, item_idx, lambda: (
+        model.global_mean, model.u_biases, model.i_biases, model.u_factors, model.i_factors))
+
+    class EpochReport:
+        """Stands in for fit_sgd's tqdm bar: ``update(1)`` ends an epoch."""
+
+        def __init__(self, n, disable=True):
+            self.n, self.done = n, 0
+
+        def __iter__(self):
+            return iter(range(self.n))
+
+        def update(self, count):
+            self.done += count
+            curve.score(self.done, predict)
+
+        def set_postfix(self, *args, **kwargs):
+            pass
+
+        def close(self):
+            pass
+
+    backend_cpu.trange = EpochReport
+    curve.begin()
+    model.fit(train_set)
+    if curve.epochs[-1:] != [epochs]:
+        raise RuntimeError(f"cornac reported {curve.epochs[-1:]} epochs, not {epochs}")
+    return cornac.__version__, curve, None
+
+
+def run_surprise(lr, epochs, extra, train, test):
+    import pandas as pd
+    import surprise
+    from surprise.prediction_algorithms import matrix_factorization as surprise_mf
+
+    class KeptDraws(np.random.RandomState):
+        """A seeded RandomState that keeps the arrays ``normal`` returns (p_u, q_i)."""
+
+        def __init__(self, seed):
+            super().__init__(seed)
+            self.kept = []
+
+        def normal(self, *args, **kwargs):
+            out = super().normal(*args, **kwargs)
+            self.kept.append(out)
+            return out
+
+    class KeptZeros:
+        """The Cython module's ``np``: numpy, keeping what ``zeros`` made (b_u, b_i)."""
+
+        def __init__(self):
+            self.kept = []
+
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        def zeros(self, *args, **kwargs):
+            out = np.zeros(*args, **kwargs)
+            self.kept.append(out)
+            return out
+
+    rng, zeros = KeptDraws(0), KeptZeros()
+
+    class ScoredSVD(surprise.SVD):
+        """SVD whose per-epoch ``self.verbose`` check scores the state so far."""
+
+        epochs_started = 0
+
+        @property
+        def verbose(self):
+            # Read at the start of epoch e (0-based): the state after e epochs.
+            if self.epochs_started > 0:
+                curve.score(self.epochs_started, predict)
+            self.epochs_started += 1
+            return False
+
+        @verbose.setter
+        def verbose(self, value):
+            pass
+
+    tu, ti, tr = train
+    reader = surprise.Reader(rating_scale=(RATING_MIN, RATING_MAX))
+    frame = pd.DataFrame({"user": tu, "item": ti, "rating": tr.astype(np.float64)})
+    trainset = surprise.Dataset.load_from_df(frame, reader).build_full_trainset()
+    algo = ScoredSVD(n_factors=K, n_epochs=epochs, lr_all=lr, reg_all=REG, init_std_dev=0.1,
+                     random_state=rng)
+    curve = Curve(test[2])
+
+    def inner(to_inner, raw):
+        out = np.full(len(raw), -1)
+        for j, x in enumerate(raw.tolist()):
+            try:
+                out[j] = to_inner(x)
+            except ValueError:
+                pass
+        return out
+    user_idx = inner(trainset.to_inner_uid, test[0])
+    item_idx = inner(trainset.to_inner_iid, test[1])
+    predict = biased_predictor(user_idx, item_idx, lambda: (
+        trainset.global_mean, zeros.kept[0], zeros.kept[1], rng.kept[0], rng.kept[1]))
+    original_np = surprise_mf.np
+    surprise_mf.np = zeros
+    try:
+        curve.begin()
+        algo.fit(trainset)
+        curve.score(epochs, predict)  # the last epoch: no further verbose check
+    finally:
+        surprise_mf.np = original_np
+    if len(rng.kept) != 2 or len(zeros.kept) != 2 or curve.epochs != list(range(1, epochs + 1)):
+        raise RuntimeError("Surprise's SVD.sgd no longer looks as this script expects")
+    # The captured arrays must be the fitted model's, and score as Surprise scores.
+    own = algo.test(list(zip(test[0].tolist(), test[1].tolist(), test[2].tolist())))
+    err = np.array([p.est for p in own]) - curve.truth
+    own_rmse = float(np.sqrt(np.mean(err * err)))
+    if not np.shares_memory(algo.pu, rng.kept[0]) or abs(own_rmse - curve.rmse[-1]) > 1e-5:
+        raise RuntimeError(f"scored state differs from Surprise's: {own_rmse} vs "
+                           f"{curve.rmse[-1]}")
+    return surprise.__version__, curve, None
+
+
+def run_libmf(lr, epochs, extra, train, test):
+    import peers
+
+    curve = Curve(test[2])
+    for n in [e for e in LIBMF_EPOCHS if e <= epochs]:
+        args = argparse.Namespace(factors=K, epochs=n, threads=1, lr=lr, reg=REG,
+                                  native_init=False, init_std=0.1)
+        version, _, fit_seconds, pred = peers.run_libmf(args, train, test)
+        # One fit per point: its whole time is the point's time.
+        curve.score(n, lambda: pred, seconds=fit_seconds)
+    return version, curve, None
+
+
+RUNNERS = {"mfcy": run_mfcy, "cornac": run_cornac, "surprise": run_surprise,
+           "libmf": run_libmf}
+
+
+def worker(args):
+    from peers import _claim_stdout  # the peers print from C; keep stdout for JSON
+
+    out = _claim_stdout()
+    users, items, ratings = load_triples(args.data)
+    train_rows, test_rows = reference_split(len(ratings))
+    train = (users[train_rows], items[train_rows], ratings[train_rows])
+    test = (users[test_rows], items[test_rows], ratings[test_rows])
+    extra = json.loads(args.extra)
+    record = {"system": args.worker, "lr": args.lr, "extra": extra}
+    try:
+        version, curve, note = RUNNERS[args.worker](args.lr, args.epochs, extra, train, test)
+    except (ImportError, LookupError) as exc:
+        record["error"] = str(exc)
+        out.write(json.dumps(record) + "\n")
+        return 3
+    record.update(version=version, note=note, **curve.as_dict())
+    out.write(json.dumps(record) + "\n")
+    return 0
+
+
+# ---------------------------------------------------------------- table side
+
+
+def run_worker(python, system, lr, epochs, extra, data):
+    cmd = [python, str(HERE / "convergence.py"), "--worker", system, "--lr", repr(lr),
+           "--epochs", str(epochs), "--extra", json.dumps(extra), "--data", str(data)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=HERE)
+    try:
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        tail = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}, no output"])[-1]
+        return {"system": system, "lr": lr, "error": tail}
+
+
+def seconds_to(curve, target):
+    """Seconds of the first epoch at or below ``target`` (None if never)."""
+    for seconds, rmse, epoch in zip(curve["seconds"], curve["rmse"], curve["epochs"]):
+        if rmse <= target:
+            return seconds, epoch
+    return None
+
+
+def best_run(runs):
+    """The run with the lowest RMSE of its curve (ties: the one reaching it sooner)."""
+    good = [r for r in runs if "error" not in r and r["rmse"]]
+    if not good:
+        return None
+    return min(good, key=lambda r: (min(r["rmse"]), seconds_to(r, min(r["rmse"]))[0]))
+
+
+def plot(best, all_runs, target, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    for label, run in best.items():
+        line, = ax.plot(run["seconds"], run["rmse"], marker="." if run["system"] == "libmf"
+                        else None, label=f"{label} (lr {run['lr']:g})")
+        for other in all_runs[label]:
+            if other is not run and "error" not in other and other["rmse"]:
+                ax.plot(other["seconds"], other["rmse"], color=line.get_color(), alpha=0.25,
+                        linewidth=0.8)
+    ax.axhline(target, color="grey", linestyle="--", linewidth=0.8)
+    ax.text(ax.get_xlim()[0], target, f" target {target:.4f}", va="bottom", color="grey",
+            fontsize=8)
+    ax.set_xscale("log")
+    ax.set_ylim(target - 0.01, target + 0.09)
+    ax.set_xlabel("seconds since the fit began (evaluation excluded), log scale")
+    ax.set_ylabel("test RMSE")
+    ax.set_title(f"ML-1M-star reference split, k = {K}, reg {REG}, one thread "
+                 "(faint: other learning rates)", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=str(ML1M))
+    p.add_argument("--peer-python", default=None,
+                   help="python of the peers' venv (cornac, Surprise, libmf)")
+    p.add_argument("--epochs", type=int, default=100, help="epoch budget of every system")
+    p.add_argument("--surprise-epochs", type=int, default=None,
+                   help="a smaller budget for Surprise (slow); default: --epochs")
+    p.add_argument("--systems", default=",".join(GRIDS),
+                   help="comma-separated labels of GRIDS to run")
+    p.add_argument("--png", default=str(HERE.parent / "docs" / "_static" / "convergence.png"))
+    p.add_argument("--json", default=str(HERE / "results" / "convergence.json"))
+    p.add_argument("--worker", choices=sorted(RUNNERS), help=argparse.SUPPRESS)
+    p.add_argument("--lr", type=float, help=argparse.SUPPRESS)
+    p.add_argument("--extra", default="{}", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        return worker(args)
+    if not pathlib.Path(args.data).exists():
+        sys.exit(f"data file not found: {args.data} (pass --data)")
+    labels = args.systems.split(",")
+    unknown = set(labels) - set(GRIDS)
+    if unknown:
+        p.error(f"--systems: unknown {sorted(unknown)}; choose from {list(GRIDS)}")
+
+    all_runs, notices = {}, []
+    for label in labels:
+        system, rates, extra = GRIDS[label]
+        epochs = (args.surprise_epochs or args.epochs) if system == "surprise" else args.epochs
+        runs = []
+        for lr in rates:
+            if system != "mfcy" and args.peer_python is None:
+                runs.append({"system": system, "lr": lr, "error": "no --peer-python given"})
+                break
+            python = sys.executable if system == "mfcy" else args.peer_python
+            run = run_worker(python, system, lr, epochs, extra, args.data)
+            run["label"] = label
+            runs.append(run)
+            if "error" in run:
+                print(f"  {label} lr {lr:g}: {run['error']}", file=sys.stderr, flush=True)
+                if system == "mfcy":  # a missing parameter: the other rates fail alike
+                    break
+                continue
+            if not run["rmse"]:
+                print(f"  {label} lr {lr:g}: {run['note']}", file=sys.stderr, flush=True)
+                continue
+            best_epoch = int(np.argmin(run["rmse"]))
+            print(f"  {label} lr {lr:g}: best RMSE {run['rmse'][best_epoch]:.4f} at epoch "
+                  f"{run['epochs'][best_epoch]} ({run['seconds'][best_epoch]:.2f} s)"
+                  f"{'; ' + run['note'] if run.get('note') else ''}", file=sys.stderr, flush=True)
+        all_runs[label] = runs
+        if all(("error" in r) for r in runs):
+            notices.append(f"{label}: SKIPPED ({runs[0]['error']})")
+
+    pathlib.Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    pathlib.Path(args.json).write_text(json.dumps(
+        {"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": cpu_description(), "k": K,
+         "regularization": REG, "runs": all_runs}) + "\n")
+
+    best = {label: b for label, runs in all_runs.items() if (b := best_run(runs))}
+    peer_best = [min(b["rmse"]) for b in best.values() if b["system"] in PEERS]
+    if not peer_best:
+        print("\nno peer ran: no target RMSE (pass --peer-python)")
+        target = min(min(b["rmse"]) for b in best.values())
+    else:
+        target = min(peer_best)
+    targets = [target, round(target + 0.002, 4), round(target + 0.01, 4)]
+
+    print(f"\n{cpu_description()}; {time.strftime('%Y-%m-%d')}; ML-1M-star reference split, "
+          f"k = {K}, reg {REG}, 1 thread; each system at its best learning rate of the grid; "
+          "a shared machine: compare ratios")
+    print(f"target RMSE {target:.4f} = the lowest test RMSE a peer reaches within its budget")
+    header = (f"{'system':14} {'lr':>7} {'epochs':>6} {'best RMSE':>9} {'at ep.':>6} "
+              + "".join(f"{'s to ' + format(t, '.4f'):>12} {'vs peer':>8}" for t in targets))
+    print(header)
+    print("-" * len(header))
+    fastest_peer = {}
+    for t in targets:
+        times = [seconds_to(b, t) for b in best.values() if b["system"] in PEERS]
+        times = [x[0] for x in times if x]
+        fastest_peer[t] = min(times) if times else None
+    for label, run in best.items():
+        i = int(np.argmin(run["rmse"]))
+        cells = ""
+        for t in targets:
+            hit = seconds_to(run, t)
+            if hit is None:
+                cells += f"{'not reached':>12} {'':>8}"
+            else:
+                ratio = (f"{fastest_peer[t] / hit[0]:.2f}x" if fastest_peer[t] else "")
+                cells += f"{f'{hit[0]:.2f} s (e{hit[1]})':>12} {ratio:>8}"
+        print(f"{label:14} {run['lr']:>7g} {len(run['epochs']):>6} {min(run['rmse']):9.4f} "
+              f"{run['epochs'][i]:>6} {cells}")
+    for notice in notices:
+        print(notice)
+    print("\ns to T (eN): seconds (evaluation excluded) until the first epoch N with test "
+          "RMSE <= T; vs peer: the fastest peer's seconds / this system's (> 1: sooner)")
+    for label, runs in all_runs.items():
+        tried = ", ".join(f"{r['lr']:g}: " + ("error" if "error" in r else
+                                              "diverged" if not r["rmse"] else
+                                              f"{min(r['rmse']):.4f}"
+                                              + (" then diverged" if r.get("note") else ""))
+                          for r in runs)
+        print(f"  {label} grid (lr: best RMSE): {tried}")
+    if best:
+        plot(best, all_runs, target, args.png)
+        print(f"curves: {args.png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
