@@ -1,4 +1,4 @@
-"""Time to a good model: test RMSE against wall-clock seconds, epoch by epoch, per system.
+"""Time to a good model: test RMSE against seconds of fitting, epoch by epoch, per system.
 
     python benchmarks/convergence.py --peer-python /work/peers-venv/bin/python
 
@@ -8,7 +8,10 @@ On the ML-1M-star reference split (test = the first 10 % of
 of ``GRIDS`` that reaches the lowest test RMSE within its epoch budget. Each
 (system, learning rate) is a fresh process; the curve is the test RMSE
 (predictions clipped to [1, 5]) after every epoch against the seconds since the
-fit began, the time spent evaluating excluded:
+fit began, the time spent evaluating excluded. Both clocks are recorded: the
+wall clock and the fitting process's CPU time (``time.process_time``); with one
+thread each, CPU time is the cost of the fit and does not grow when other
+processes share the cores, so the table and plot use it unless ``--clock wall``:
 
 - mfcy ``MatrixFactorization`` (its defaults otherwise: init N(0, 0.1),
   ``n_blocks=8``; ``track_loss=False``, the training-loss pass being a
@@ -38,7 +41,8 @@ with a notice, while the installed mfcy has no such parameter.
 
 Printed: per system its best learning rate, best RMSE (and epoch), and the
 seconds to reach the target RMSE (the lowest RMSE any peer reaches within its
-budget), plus two looser targets; ratios against the fastest peer. The curves go
+budget), and to looser targets (``--extra-targets``); ratios against the
+fastest peer. The curves go
 to a PNG (log-scale time). All curves, metrics only, go to ``--json``.
 """
 
@@ -65,6 +69,8 @@ GRIDS = {
     "mfcy constant": ("mfcy", (0.0025, 0.005, 0.01, 0.02), {}),
     # Written by another branch; skipped (with a notice) until mfcy has it.
     "mfcy adagrad": ("mfcy", (0.02, 0.05, 0.1, 0.2), {"learning_rate_schedule": "adagrad"}),
+    # cornac's own initial scale on mfcy (issue 16: the defaults are part of the question).
+    "mfcy init 0.01": ("mfcy", (0.0025, 0.005, 0.01, 0.02), {"init_std": 0.01}),
     "cornac MF": ("cornac", (0.0025, 0.005, 0.01, 0.02), {}),
     "Surprise SVD": ("surprise", (0.005, 0.01), {}),  # ~1 s an epoch: a small grid
     "LIBMF": ("libmf", (0.05, 0.1, 0.2), {}),
@@ -81,26 +87,30 @@ class Curve:
 
     def __init__(self, test_ratings):
         self.truth = np.asarray(test_ratings, dtype=np.float64)
-        self.epochs, self.seconds, self.rmse = [], [], []
-        self.excluded = 0.0
-        self.start = None
+        self.epochs, self.seconds, self.cpu_seconds, self.rmse = [], [], [], []
+        self.excluded = self.cpu_excluded = 0.0
+        self.start = self.cpu_start = None
 
     def begin(self):
-        self.start = time.perf_counter()
+        self.start, self.cpu_start = time.perf_counter(), time.process_time()
 
-    def score(self, epoch, predict, seconds=None):
-        """Record the epoch's time (or ``seconds``), then score ``predict()``, untimed."""
-        now = time.perf_counter()
+    def score(self, epoch, predict, seconds=None, cpu_seconds=None):
+        """Record the epoch's times (or the ones given), then score ``predict()``, untimed."""
+        now, cpu_now = time.perf_counter(), time.process_time()
         if seconds is None:
             seconds = now - self.start - self.excluded
+            cpu_seconds = cpu_now - self.cpu_start - self.cpu_excluded
         err = np.clip(np.asarray(predict(), dtype=np.float64), RATING_MIN, RATING_MAX) - self.truth
         self.epochs.append(epoch)
         self.seconds.append(round(seconds, 5))
+        self.cpu_seconds.append(round(cpu_seconds, 5))
         self.rmse.append(round(float(np.sqrt(np.mean(err * err))), 6))
         self.excluded += time.perf_counter() - now
+        self.cpu_excluded += time.process_time() - cpu_now
 
     def as_dict(self):
-        return {"epochs": self.epochs, "seconds": self.seconds, "rmse": self.rmse}
+        return {"epochs": self.epochs, "seconds": self.seconds, "cpu_seconds": self.cpu_seconds,
+                "rmse": self.rmse}
 
 
 def biased_predictor(user_idx, item_idx, arrays):
@@ -278,14 +288,25 @@ def run_surprise(lr, epochs, extra, train, test):
 
 def run_libmf(lr, epochs, extra, train, test):
     import peers
+    from libmf import mf
 
+    # The CPU time of MF.fit alone, the call peers.run_libmf times on the wall clock.
+    fit_cpu = []
+    untimed_fit = mf.MF.fit
+
+    def fit(self, X):
+        cpu_start = time.process_time()
+        out = untimed_fit(self, X)
+        fit_cpu.append(time.process_time() - cpu_start)
+        return out
+    mf.MF.fit = fit
     curve = Curve(test[2])
     for n in [e for e in LIBMF_EPOCHS if e <= epochs]:
         args = argparse.Namespace(factors=K, epochs=n, threads=1, lr=lr, reg=REG,
                                   native_init=False, init_std=0.1)
         version, _, fit_seconds, pred = peers.run_libmf(args, train, test)
         # One fit per point: its whole time is the point's time.
-        curve.score(n, lambda: pred, seconds=fit_seconds)
+        curve.score(n, lambda: pred, seconds=fit_seconds, cpu_seconds=fit_cpu[-1])
     return version, curve, None
 
 
@@ -331,10 +352,16 @@ def run_worker(python, system, lr, epochs, extra, data):
 
 def seconds_to(curve, target):
     """Seconds of the first epoch at or below ``target`` (None if never)."""
-    for seconds, rmse, epoch in zip(curve["seconds"], curve["rmse"], curve["epochs"]):
+    for seconds, rmse, epoch in zip(curve["t"], curve["rmse"], curve["epochs"]):
         if rmse <= target:
             return seconds, epoch
     return None
+
+
+def fastest_to(runs, target):
+    """(seconds, epoch, lr) of the run of ``runs`` first reaching ``target`` (None if none)."""
+    hits = [(*hit, r["lr"]) for r in runs if "error" not in r and (hit := seconds_to(r, target))]
+    return min(hits, default=None)
 
 
 def best_run(runs):
@@ -345,7 +372,7 @@ def best_run(runs):
     return min(good, key=lambda r: (min(r["rmse"]), seconds_to(r, min(r["rmse"]))[0]))
 
 
-def plot(best, all_runs, target, path):
+def plot(best, all_runs, target, path, data_name, clock):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -353,20 +380,21 @@ def plot(best, all_runs, target, path):
 
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     for label, run in best.items():
-        line, = ax.plot(run["seconds"], run["rmse"], marker="." if run["system"] == "libmf"
+        line, = ax.plot(run["t"], run["rmse"], marker="." if run["system"] == "libmf"
                         else None, label=f"{label} (lr {run['lr']:g})")
         for other in all_runs[label]:
             if other is not run and "error" not in other and other["rmse"]:
-                ax.plot(other["seconds"], other["rmse"], color=line.get_color(), alpha=0.25,
+                ax.plot(other["t"], other["rmse"], color=line.get_color(), alpha=0.25,
                         linewidth=0.8)
     ax.axhline(target, color="grey", linestyle="--", linewidth=0.8)
     ax.text(ax.get_xlim()[0], target, f" target {target:.4f}", va="bottom", color="grey",
             fontsize=8)
     ax.set_xscale("log")
     ax.set_ylim(target - 0.01, target + 0.09)
-    ax.set_xlabel("seconds since the fit began (evaluation excluded), log scale")
+    ax.set_xlabel(("CPU seconds of the fitting process" if clock == "cpu" else
+                   "seconds (wall clock)") + " since the fit began, evaluation excluded (log)")
     ax.set_ylabel("test RMSE")
-    ax.set_title(f"ML-1M-star reference split, k = {K}, reg {REG}, one thread "
+    ax.set_title(f"{data_name}, reference split, k = {K}, reg {REG}, one thread "
                  "(faint: other learning rates)", fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
@@ -375,31 +403,8 @@ def plot(best, all_runs, target, path):
     fig.savefig(path, dpi=110)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(ML1M))
-    p.add_argument("--peer-python", default=None,
-                   help="python of the peers' venv (cornac, Surprise, libmf)")
-    p.add_argument("--epochs", type=int, default=100, help="epoch budget of every system")
-    p.add_argument("--surprise-epochs", type=int, default=None,
-                   help="a smaller budget for Surprise (slow); default: --epochs")
-    p.add_argument("--systems", default=",".join(GRIDS),
-                   help="comma-separated labels of GRIDS to run")
-    p.add_argument("--png", default=str(HERE.parent / "docs" / "_static" / "convergence.png"))
-    p.add_argument("--json", default=str(HERE / "results" / "convergence.json"))
-    p.add_argument("--worker", choices=sorted(RUNNERS), help=argparse.SUPPRESS)
-    p.add_argument("--lr", type=float, help=argparse.SUPPRESS)
-    p.add_argument("--extra", default="{}", help=argparse.SUPPRESS)
-    args = p.parse_args()
-    if args.worker:
-        return worker(args)
-    if not pathlib.Path(args.data).exists():
-        sys.exit(f"data file not found: {args.data} (pass --data)")
-    labels = args.systems.split(",")
-    unknown = set(labels) - set(GRIDS)
-    if unknown:
-        p.error(f"--systems: unknown {sorted(unknown)}; choose from {list(GRIDS)}")
-
+def run_grids(args, labels):
+    """Run every (label, learning rate) of ``labels``: (runs per label, notices)."""
     all_runs, notices = {}, []
     for label in labels:
         system, rates, extra = GRIDS[label]
@@ -429,49 +434,109 @@ def main():
         if all(("error" in r) for r in runs):
             notices.append(f"{label}: SKIPPED ({runs[0]['error']})")
 
-    pathlib.Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    pathlib.Path(args.json).write_text(json.dumps(
-        {"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": cpu_description(), "k": K,
-         "regularization": REG, "runs": all_runs}) + "\n")
+    return all_runs, notices
 
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=str(ML1M))
+    p.add_argument("--peer-python", default=None,
+                   help="python of the peers' venv (cornac, Surprise, libmf)")
+    p.add_argument("--epochs", type=int, default=100, help="epoch budget of every system")
+    p.add_argument("--surprise-epochs", type=int, default=None,
+                   help="a smaller budget for Surprise (slow); default: --epochs")
+    p.add_argument("--systems", default=",".join(GRIDS),
+                   help="comma-separated labels of GRIDS to run")
+    p.add_argument("--target", type=float, default=None,
+                   help="target RMSE to use instead of the best peer's (e.g. from an "
+                        "earlier run's JSON, when running only some systems)")
+    p.add_argument("--extra-targets", type=lambda text: [float(t) for t in text.split(",")],
+                   default=[0.86, 0.87], help="looser RMSE targets also shown (default 0.86,0.87)")
+    p.add_argument("--from-json", default=None,
+                   help="tabulate and plot the curves saved by an earlier run (--json) instead")
+    p.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
+                   help="seconds of the table and plot: the fitting process's CPU time "
+                        "(default: one thread each, robust on a shared machine) or wall clock")
+    p.add_argument("--png", default=str(HERE.parent / "docs" / "_static" / "convergence.png"))
+    p.add_argument("--json", default=str(HERE / "results" / "convergence.json"))
+    p.add_argument("--worker", choices=sorted(RUNNERS), help=argparse.SUPPRESS)
+    p.add_argument("--lr", type=float, help=argparse.SUPPRESS)
+    p.add_argument("--extra", default="{}", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        return worker(args)
+    if not pathlib.Path(args.data).exists():
+        sys.exit(f"data file not found: {args.data} (pass --data)")
+    labels = args.systems.split(",")
+    unknown = set(labels) - set(GRIDS)
+    if unknown:
+        p.error(f"--systems: unknown {sorted(unknown)}; choose from {list(GRIDS)}")
+
+    if args.from_json:
+        # Tabulate and plot an earlier run again (no fitting).
+        saved = json.loads(pathlib.Path(args.from_json).read_text())
+        all_runs = {label: runs for label, runs in saved["runs"].items() if label in labels}
+        notices = [f"{label}: SKIPPED ({runs[0]['error']})" for label, runs in all_runs.items()
+                   if all("error" in r for r in runs)]
+        print(f"(the run of {saved['date']}, read from {args.from_json})")
+    else:
+        all_runs, notices = run_grids(args, labels)
+        pathlib.Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        pathlib.Path(args.json).write_text(json.dumps(
+            {"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": cpu_description(), "k": K,
+             "regularization": REG, "runs": all_runs}) + "\n")
+
+    for runs in all_runs.values():
+        for run in runs:
+            if "error" not in run:
+                run["t"] = run["cpu_seconds" if args.clock == "cpu" else "seconds"]
     best = {label: b for label, runs in all_runs.items() if (b := best_run(runs))}
     peer_best = [min(b["rmse"]) for b in best.values() if b["system"] in PEERS]
-    if not peer_best:
-        print("\nno peer ran: no target RMSE (pass --peer-python)")
-        target = min(min(b["rmse"]) for b in best.values())
+    if args.target is not None:
+        target, why = args.target, "given by --target"
+    elif not peer_best:
+        target, why = min(min(b["rmse"]) for b in best.values()), "no peer ran: the lowest RMSE"
     else:
-        target = min(peer_best)
-    targets = [target, round(target + 0.002, 4), round(target + 0.01, 4)]
+        target, why = min(peer_best), "the lowest test RMSE a peer reaches within its budget"
+    targets = [target] + [t for t in args.extra_targets if t > target]
 
-    print(f"\n{cpu_description()}; {time.strftime('%Y-%m-%d')}; ML-1M-star reference split, "
-          f"k = {K}, reg {REG}, 1 thread; each system at its best learning rate of the grid; "
-          "a shared machine: compare ratios")
-    print(f"target RMSE {target:.4f} = the lowest test RMSE a peer reaches within its budget")
-    header = (f"{'system':14} {'lr':>7} {'epochs':>6} {'best RMSE':>9} {'at ep.':>6} "
-              + "".join(f"{'s to ' + format(t, '.4f'):>12} {'vs peer':>8}" for t in targets))
+    print(f"\n{cpu_description()}; {time.strftime('%Y-%m-%d')}; {pathlib.Path(args.data).name}, the reference "
+          f"split, k = {K}, reg {REG}, 1 thread; each system at its best learning rate of the grid; "
+          f"{args.clock} seconds; a shared machine: compare ratios")
+    print(f"target RMSE {target:.4f}: {why}")
+    header = (f"{'system':16} {'best RMSE':>9} {'lr':>7} {'epoch':>5} "
+              + "".join(f" | {'s to ' + format(t, '.4f'):>11} {'lr':>6} {'epoch':>5} {'vs peer':>7}"
+                        for t in targets))
     print(header)
     print("-" * len(header))
-    fastest_peer = {}
-    for t in targets:
-        times = [seconds_to(b, t) for b in best.values() if b["system"] in PEERS]
-        times = [x[0] for x in times if x]
-        fastest_peer[t] = min(times) if times else None
+    # Per target, each system at the learning rate of its grid that reaches it first.
+    reach = {label: {t: fastest_to(all_runs[label], t) for t in targets} for label in best}
+    fastest_peer = {t: min((reach[label][t][0] for label in best if best[label]["system"]
+                            in PEERS and reach[label][t]), default=None) for t in targets}
     for label, run in best.items():
         i = int(np.argmin(run["rmse"]))
         cells = ""
         for t in targets:
-            hit = seconds_to(run, t)
+            hit = reach[label][t]
             if hit is None:
-                cells += f"{'not reached':>12} {'':>8}"
+                cells += f" | {'not reached':>11} {'':>6} {'':>5} {'':>7}"
             else:
-                ratio = (f"{fastest_peer[t] / hit[0]:.2f}x" if fastest_peer[t] else "")
-                cells += f"{f'{hit[0]:.2f} s (e{hit[1]})':>12} {ratio:>8}"
-        print(f"{label:14} {run['lr']:>7g} {len(run['epochs']):>6} {min(run['rmse']):9.4f} "
-              f"{run['epochs'][i]:>6} {cells}")
+                ratio = f"{fastest_peer[t] / hit[0]:.2f}x" if fastest_peer[t] else ""
+                cells += f" | {hit[0]:9.2f} s {hit[2]:>6g} {hit[1]:>5} {ratio:>7}"
+        print(f"{label:16} {min(run['rmse']):9.4f} {run['lr']:>7g} {run['epochs'][i]:>5}{cells}")
+    constant = reach.get("mfcy constant", {})
+    for label in best:
+        if label.startswith("mfcy") and label != "mfcy constant":
+            ratios = [f"{t:.4f}: {constant[t][0] / reach[label][t][0]:.2f}x" for t in targets
+                      if constant.get(t) and reach[label][t]]
+            print(f"{label} against mfcy constant (its seconds / these): "
+                  + (", ".join(ratios) or "no target reached by both"))
     for notice in notices:
         print(notice)
-    print("\ns to T (eN): seconds (evaluation excluded) until the first epoch N with test "
-          "RMSE <= T; vs peer: the fastest peer's seconds / this system's (> 1: sooner)")
+    print("\nbest RMSE: the lowest test RMSE of the grid (its lr and epoch; the curve drawn). "
+          "s to T: seconds (evaluation excluded) until the first epoch with test RMSE <= T, "
+          "at the grid's lr reaching it first; vs peer: the fastest peer's seconds / this "
+          "system's (> 1: sooner)")
     for label, runs in all_runs.items():
         tried = ", ".join(f"{r['lr']:g}: " + ("error" if "error" in r else
                                               "diverged" if not r["rmse"] else
@@ -480,7 +545,8 @@ def main():
                           for r in runs)
         print(f"  {label} grid (lr: best RMSE): {tried}")
     if best:
-        plot(best, all_runs, target, args.png)
+        plot(best, all_runs, target, args.png, clock=args.clock, data_name=
+             "ML-1M-star" if pathlib.Path(args.data) == ML1M else pathlib.Path(args.data).name)
         print(f"curves: {args.png}")
     return 0
 

@@ -111,13 +111,13 @@ def fit_surprise(algorithm, train, test):
     frame = pd.DataFrame({"user": tu, "item": ti, "rating": tr.astype(np.float64)})
     trainset = surprise.Dataset.load_from_df(frame, reader).build_full_trainset()
     algo = surprise_algorithm(algorithm)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     algo.fit(trainset)
-    fit_seconds = time.perf_counter() - start
+    fit_seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     eu, ei, er = test
     # Surprise's predict clips to the reader's scale itself; clipped again below.
     predictions = algo.test(list(zip(eu.tolist(), ei.tolist(), er.tolist())))
-    return surprise.__version__, fit_seconds, np.array([p.est for p in predictions])
+    return surprise.__version__, fit_seconds, cpu_seconds, np.array([p.est for p in predictions])
 
 
 def fit_mfcy(algorithm, train, test):
@@ -129,11 +129,11 @@ def fit_mfcy(algorithm, train, test):
     model = getattr(mfcy, name)(**params, n_threads=1, random_state=0)
     tu, ti, tr = train
     X = np.column_stack([tu, ti])
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     model.fit(X, tr)
-    fit_seconds = time.perf_counter() - start
+    fit_seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     eu, ei, _ = test
-    return mfcy.__version__, fit_seconds, model.predict(np.column_stack([eu, ei]))
+    return mfcy.__version__, fit_seconds, cpu_seconds, model.predict(np.column_stack([eu, ei]))
 
 
 def worker(args):
@@ -152,13 +152,14 @@ def worker(args):
               "n_train": int((~in_test).sum()), "n_test": int(in_test.sum())}
     try:
         fit = fit_surprise if args.worker == "surprise" else fit_mfcy
-        version, fit_seconds, pred = fit(args.algorithm, train, test)
+        version, fit_seconds, cpu_seconds, pred = fit(args.algorithm, train, test)
     except (ImportError, LookupError) as exc:
         record["error"] = str(exc)
         out.write(json.dumps(record) + "\n")
         return 3
     err = np.clip(pred, RATING_MIN, RATING_MAX) - test[2]
     record.update(version=version, fit_seconds=round(fit_seconds, 4),
+                  cpu_seconds=round(cpu_seconds, 4),
                   rmse=round(float(np.sqrt(np.mean(err ** 2))), 5),
                   mae=round(float(np.mean(np.abs(err))), 5))
     out.write(json.dumps(record) + "\n")
@@ -201,6 +202,7 @@ def recorded_path(dataset, algorithm):
 
 
 def load_recorded(dataset, algorithm):
+    """The recorded folds of Surprise's run, if all five are there."""
     path = recorded_path(dataset, algorithm)
     if not path.exists():
         return None
@@ -208,32 +210,61 @@ def load_recorded(dataset, algorithm):
     return folds if sorted(f["fold"] for f in folds) == list(range(N_FOLDS)) else None
 
 
-def record_surprise(dataset, algorithm, results):
-    """Write Surprise's fold results (metrics and timings only) as our measurement."""
+def record_surprise(dataset, algorithm, result):
+    """Merge one fold of Surprise's into its record (metrics and timings only).
+
+    Folds may be recorded by several invocations at once (``--folds-to-run``),
+    hence the lock; a fold measured again replaces the old one.
+    """
+    import fcntl
+
     RESULTS.mkdir(parents=True, exist_ok=True)
-    folds = [{k: r[k] for k in ("fold", "n_train", "n_test", "fit_seconds", "rmse", "mae")}
-             for r in results]
-    recorded_path(dataset, algorithm).write_text(json.dumps({
-        "what": f"Surprise {results[0]['version']} {algorithm} at its defaults, one thread, "
-                f"on {dataset}, scikit-learn KFold(5, shuffle=True, random_state=0) over "
-                "the rows, predictions clipped to [1, 5] (benchmarks/surprise_table.py)",
-        "date": time.strftime("%Y-%m-%d"), "cpu": cpu_description(),
-        "version": results[0]["version"], "folds": folds}, indent=1) + "\n")
+    path = recorded_path(dataset, algorithm)
+    keys = ("fold", "n_train", "n_test", "fit_seconds", "cpu_seconds", "rmse", "mae")
+    with open(RESULTS.parent / ".surprise_table.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        folds = json.loads(path.read_text())["folds"] if path.exists() else []
+        folds = sorted([f for f in folds if f["fold"] != result["fold"]]
+                       + [{k: result[k] for k in keys if k in result}
+                          | {"date": time.strftime("%Y-%m-%d %H:%M")}],
+                       key=lambda f: f["fold"])
+        path.write_text(json.dumps({
+            "what": f"Surprise {result['version']} {algorithm} at its defaults, one thread, "
+                    f"on {dataset}, scikit-learn KFold(5, shuffle=True, random_state=0) over "
+                    "the rows, predictions clipped to [1, 5] (benchmarks/surprise_table.py); "
+                    "fit_seconds wall clock, cpu_seconds the process's CPU time of the fit",
+            "cpu": cpu_description(), "version": result["version"], "folds": folds},
+            indent=1) + "\n")
 
 
 def summarize(rows):
-    """(mean RMSE, mean MAE, median fit s, total fit s) over the folds."""
+    """(mean RMSE, mean MAE, median fit s, median CPU s, total fit s) over the folds."""
+    cpu = [r["cpu_seconds"] for r in rows if "cpu_seconds" in r]
     return (float(np.mean([r["rmse"] for r in rows])), float(np.mean([r["mae"] for r in rows])),
-            median([r["fit_seconds"] for r in rows]), sum(r["fit_seconds"] for r in rows))
+            median([r["fit_seconds"] for r in rows]), median(cpu) if cpu else float("nan"),
+            sum(r["fit_seconds"] for r in rows))
+
+
+def speedups(theirs, ours):
+    """Median over the folds of Surprise's seconds / mfcy's, wall clock and CPU ("" if n/a)."""
+    theirs = {r["fold"]: r for r in theirs if "error" not in r}
+    if len(ours) != N_FOLDS or len(theirs) != N_FOLDS:
+        return "", ""
+    out = []
+    for key in ("fit_seconds", "cpu_seconds"):
+        ratios = [theirs[r["fold"]][key] / r[key] for r in ours
+                  if key in r and key in theirs[r["fold"]]]
+        out.append(f"{median(ratios):.1f}x" if len(ratios) == N_FOLDS else "")
+    return tuple(out)
 
 
 def print_table(results, datasets, algorithms, recorded):
     print(f"\n{cpu_description()}; {time.strftime('%Y-%m-%d')}; 5-fold CV "
           "(sklearn KFold(5, shuffle=True, random_state=0)), defaults, 1 thread, "
-          "predictions clipped to [1, 5]; the machine may be shared: compare ratios")
-    header = (f"{'data':10} {'algorithm':12} {'system':9} {'RMSE':>7} {'MAE':>7} "
-              f"{'fit s/fold':>10} {'5 folds s':>9} {'published RMSE/MAE/time':>28} "
-              f"{'mfcy speed-up':>13}")
+          "predictions clipped to [1, 5]; a shared machine: compare ratios")
+    header = (f"{'data':10} {'algorithm':12} {'system':14} {'RMSE':>7} {'MAE':>7} "
+              f"{'fit s/fold':>10} {'CPU s/fold':>10} {'5 folds s':>9} "
+              f"{'published RMSE/MAE/time':>30} {'mfcy speed-up wall':>18} {'CPU':>7}")
     print(header)
     print("-" * len(header))
     for dataset in datasets:
@@ -245,28 +276,28 @@ def print_table(results, datasets, algorithms, recorded):
             for system, rows in by_system.items():
                 errors = [r["error"] for r in rows if "error" in r]
                 good = [r for r in rows if "error" not in r]
-                label = system + (" (rec.)" if system == "surprise" and
-                                  (dataset, algorithm) in recorded else "")
+                rec = system == "surprise" and (dataset, algorithm) in recorded
+                label = system + (" (recorded)" if rec else "")
                 if errors or not good:
                     why = errors[0] if errors else "not run"
-                    print(f"{dataset:10} {algorithm:12} {label:9} {why}")
+                    print(f"{dataset:10} {algorithm:12} {label:14} {why}")
                     continue
-                rmse, mae, per_fold, total = summarize(good)
-                speedup = ""
-                if system == "mfcy" and len(good) == N_FOLDS:
-                    theirs = {r["fold"]: r["fit_seconds"] for r in by_system["surprise"]
-                              if "error" not in r}
-                    if len(theirs) == N_FOLDS:
-                        ratio = median([theirs[r["fold"]] / r["fit_seconds"] for r in good])
-                        speedup = f"{ratio:.1f}x" + ("*" if (dataset, algorithm) in recorded
-                                                     else "")
+                rmse, mae, per_fold, cpu_per_fold, total = summarize(good)
+                wall, cpu = ("", "")
+                if system == "mfcy":
+                    wall, cpu = speedups(by_system["surprise"], good)
+                    star = "*" if (dataset, algorithm) in recorded and wall else ""
+                    wall, cpu = wall + star, cpu + star
                 shown_pub = pub if system == "surprise" else ""
-                print(f"{dataset:10} {algorithm:12} {label:9} {rmse:7.4f} {mae:7.4f} "
-                      f"{per_fold:10.3f} {total:9.2f} {shown_pub:>28} {speedup:>13}")
-    print("\nfit s/fold: median over the folds; 5 folds s: their sum; mfcy speed-up: median "
-          "over the folds of Surprise's fit seconds / mfcy's on the same fold")
+                print(f"{dataset:10} {algorithm:12} {label:14} {rmse:7.4f} {mae:7.4f} "
+                      f"{per_fold:10.3f} {cpu_per_fold:10.3f} {total:9.2f} {shown_pub:>30} "
+                      f"{wall:>18} {cpu:>7}")
+    print("\nRMSE, MAE: means over the folds; fit s/fold, CPU s/fold: medians over the folds "
+          "(wall clock; CPU time of the fitting process); 5 folds s: the sum of the wall "
+          "clock; mfcy speed-up: median over the folds of Surprise's seconds / mfcy's on the "
+          "same fold (wall clock, CPU time); published: Surprise's README (ML-1M there)")
     if recorded:
-        print("rec.: Surprise's result recorded by an earlier run (--skip-slow-peers), "
+        print("recorded: Surprise's result recorded by an earlier run (--skip-slow-peers), "
               "read from benchmarks/results/surprise_table/; * its speed-up compares "
               "runs of different invocations")
 
@@ -285,6 +316,10 @@ def main():
     p.add_argument("--skip-slow-peers", action="store_true",
                    help="reuse the recorded Surprise results of " +
                         ", ".join(f"{a} on {d}" for d, a in sorted(SLOW_PEERS)))
+    p.add_argument("--json", default=str(HERE / "results" / "surprise_table_run.json"),
+                   help="where this run's results (metrics only) go")
+    p.add_argument("--from-json", default=None,
+                   help="print the table of an earlier run (--json) instead of running")
     # --worker mode: one fit, run by the table side (possibly in the peers' venv).
     p.add_argument("--worker", choices=["surprise", "mfcy"], help=argparse.SUPPRESS)
     p.add_argument("--algorithm", help=argparse.SUPPRESS)
@@ -306,19 +341,38 @@ def main():
             p.error(f"--{name}: unknown {sorted(unknown)}; choose from {list(known)}")
     paths = {"ml-100k": pathlib.Path(args.ml100k), "ml-1m-star": pathlib.Path(args.ml1m)}
 
+    if args.from_json:
+        # Print the table of an earlier run again, Surprise's slow records re-read.
+        saved = json.loads(pathlib.Path(args.from_json).read_text())
+        results = {tuple(key.split("|")): rows for key, rows in saved["results"].items()}
+        recorded = {tuple(pair) for pair in saved["recorded"]}
+        datasets, algorithms = saved["datasets"], saved["algorithms"]
+        print(f"(the run of {saved['date']}, read from {args.from_json})")
+    else:
+        results, recorded = run_folds(args, datasets, algorithms, systems, folds_to_run, paths)
+        pathlib.Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        pathlib.Path(args.json).write_text(json.dumps({
+            "date": time.strftime("%Y-%m-%d %H:%M"), "datasets": datasets,
+            "algorithms": algorithms, "recorded": sorted(recorded),
+            "results": {"|".join(key): rows for key, rows in results.items()}}) + "\n")
+    for dataset, algorithm in recorded:
+        # Read last: a run recording it in the background may have finished meanwhile.
+        results[(dataset, algorithm, "surprise")] = load_recorded(dataset, algorithm) or [{
+            "error": f"no complete record in {recorded_path(dataset, algorithm)}: "
+                     "run once without --skip-slow-peers"}]
+    print_table(results, datasets, algorithms, recorded)
+    return 0
+
+
+def run_folds(args, datasets, algorithms, systems, folds_to_run, paths):
+    """Every (data set, fold, algorithm, system) in turn: results per (data, algorithm, system)."""
     results, recorded = {}, set()
     with tempfile.TemporaryDirectory() as tmp:
         for dataset in datasets:
             data = paths[dataset]
             fold_file = make_folds(len(load_triples(data)[2]), tmp, dataset)
-            for algorithm in algorithms:
-                if (args.skip_slow_peers and "surprise" in systems
-                        and (dataset, algorithm) in SLOW_PEERS):
-                    folds = load_recorded(dataset, algorithm)
-                    results[(dataset, algorithm, "surprise")] = folds or [{
-                        "error": f"no complete record in {recorded_path(dataset, algorithm)}: "
-                                 "run once without --skip-slow-peers"}]
-                    recorded.add((dataset, algorithm))
+            if args.skip_slow_peers and "surprise" in systems:
+                recorded |= {(dataset, a) for a in algorithms if (dataset, a) in SLOW_PEERS}
             for fold in folds_to_run:
                 for algorithm in algorithms:
                     for system in systems:
@@ -331,18 +385,13 @@ def main():
                             result = run_worker(python, system, algorithm, data, fold_file,
                                                 fold)
                         results.setdefault((dataset, algorithm, system), []).append(result)
+                        if system == "surprise" and "error" not in result:
+                            record_surprise(dataset, algorithm, result)
                         shown = (result["error"] if "error" in result else
                                  f"RMSE {result['rmse']:.4f}  fit {result['fit_seconds']:.2f} s")
                         print(f"  {dataset} fold {fold} {algorithm} {system}: {shown}",
                               file=sys.stderr, flush=True)
-            for algorithm in algorithms:
-                rows = results.get((dataset, algorithm, "surprise"), [])
-                good = [r for r in rows if "error" not in r]
-                if ((dataset, algorithm) not in recorded and len(good) == N_FOLDS
-                        and len(good) == len(rows)):
-                    record_surprise(dataset, algorithm, good)
-    print_table(results, datasets, algorithms, recorded)
-    return 0
+    return results, recorded
 
 
 if __name__ == "__main__":
