@@ -76,7 +76,7 @@ GRIDS = {
     "LIBMF": ("libmf", (0.05, 0.1, 0.2), {}),
 }
 #: Fits of LIBMF (no per-iteration hook): iterations of each point.
-LIBMF_EPOCHS = (1, 2, 3, 4, 5, 7, 10, 15, 20, 30, 40, 60, 80, 100)
+LIBMF_EPOCHS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 75, 100)
 
 
 # --------------------------------------------------------------- worker side

@@ -202,12 +202,11 @@ def recorded_path(dataset, algorithm):
 
 
 def load_recorded(dataset, algorithm):
-    """The recorded folds of Surprise's run, if all five are there."""
+    """The recorded folds of Surprise's run (possibly not all five yet), or None."""
     path = recorded_path(dataset, algorithm)
     if not path.exists():
         return None
-    folds = json.loads(path.read_text())["folds"]
-    return folds if sorted(f["fold"] for f in folds) == list(range(N_FOLDS)) else None
+    return json.loads(path.read_text())["folds"] or None
 
 
 def record_surprise(dataset, algorithm, result):
@@ -278,6 +277,8 @@ def print_table(results, datasets, algorithms, recorded):
                 good = [r for r in rows if "error" not in r]
                 rec = system == "surprise" and (dataset, algorithm) in recorded
                 label = system + (" (recorded)" if rec else "")
+                if len(good) < N_FOLDS:
+                    label = f"{system} ({len(good)}/{N_FOLDS} folds)"
                 if errors or not good:
                     why = errors[0] if errors else "not run"
                     print(f"{dataset:10} {algorithm:12} {label:14} {why}")
@@ -299,7 +300,8 @@ def print_table(results, datasets, algorithms, recorded):
     if recorded:
         print("recorded: Surprise's result recorded by an earlier run (--skip-slow-peers), "
               "read from benchmarks/results/surprise_table/; * its speed-up compares "
-              "runs of different invocations")
+              "runs of different invocations; k/5 folds: only k folds recorded so far "
+              "(complete them with --folds-to-run; folds merge into the record)")
 
 
 def main():
@@ -358,7 +360,7 @@ def main():
     for dataset, algorithm in recorded:
         # Read last: a run recording it in the background may have finished meanwhile.
         results[(dataset, algorithm, "surprise")] = load_recorded(dataset, algorithm) or [{
-            "error": f"no complete record in {recorded_path(dataset, algorithm)}: "
+            "error": f"no record in {recorded_path(dataset, algorithm)}: "
                      "run once without --skip-slow-peers"}]
     print_table(results, datasets, algorithms, recorded)
     return 0
