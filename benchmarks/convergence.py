@@ -452,8 +452,9 @@ def main():
                         "earlier run's JSON, when running only some systems)")
     p.add_argument("--extra-targets", type=lambda text: [float(t) for t in text.split(",")],
                    default=[0.86, 0.87], help="looser RMSE targets also shown (default 0.86,0.87)")
-    p.add_argument("--from-json", default=None,
-                   help="tabulate and plot the curves saved by an earlier run (--json) instead")
+    p.add_argument("--from-json", nargs="+", default=None, metavar="JSON",
+                   help="tabulate and plot the curves saved by earlier runs (--json) instead; "
+                        "several files are merged, a label's runs from the last file that has it")
     p.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
                    help="seconds of the table and plot: the fitting process's CPU time "
                         "(default: one thread each, robust on a shared machine) or wall clock")
@@ -474,11 +475,16 @@ def main():
 
     if args.from_json:
         # Tabulate and plot an earlier run again (no fitting).
-        saved = json.loads(pathlib.Path(args.from_json).read_text())
-        all_runs = {label: runs for label, runs in saved["runs"].items() if label in labels}
+        all_runs = {}
+        for path in args.from_json:
+            saved = json.loads(pathlib.Path(path).read_text())
+            measured = {label: runs for label, runs in saved["runs"].items()
+                        if label in labels and not all("error" in r for r in runs)}
+            all_runs.update({label: runs for label, runs in saved["runs"].items()
+                             if label in labels and label not in all_runs} | measured)
+            print(f"(read from {path}, the run of {saved['date']}: {', '.join(measured)})")
         notices = [f"{label}: SKIPPED ({runs[0]['error']})" for label, runs in all_runs.items()
                    if all("error" in r for r in runs)]
-        print(f"(the run of {saved['date']}, read from {args.from_json})")
     else:
         all_runs, notices = run_grids(args, labels)
         pathlib.Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -182,6 +182,14 @@ def make_folds(n, directory, name):
     return path
 
 
+def missing_estimator(algorithm):
+    """Why this interpreter's mfcy cannot run ``algorithm`` (None if it can)."""
+    import mfcy
+
+    name = MFCY_MODELS[algorithm][0]
+    return None if hasattr(mfcy, name) else f"the installed mfcy {mfcy.__version__} has no mfcy.{name}"
+
+
 def run_worker(python, system, algorithm, data, folds, fold):
     cmd = [python, str(HERE / "surprise_table.py"), "--worker", system,
            "--algorithm", algorithm, "--data", str(data), "--folds", str(folds),
@@ -320,8 +328,9 @@ def main():
                         ", ".join(f"{a} on {d}" for d, a in sorted(SLOW_PEERS)))
     p.add_argument("--json", default=str(HERE / "results" / "surprise_table_run.json"),
                    help="where this run's results (metrics only) go")
-    p.add_argument("--from-json", default=None,
-                   help="print the table of an earlier run (--json) instead of running")
+    p.add_argument("--from-json", nargs="+", default=None, metavar="JSON",
+                   help="print the table of earlier runs (--json) instead of running; the "
+                        "folds of several files (e.g. one run per fold) are put together")
     # --worker mode: one fit, run by the table side (possibly in the peers' venv).
     p.add_argument("--worker", choices=["surprise", "mfcy"], help=argparse.SUPPRESS)
     p.add_argument("--algorithm", help=argparse.SUPPRESS)
@@ -345,11 +354,17 @@ def main():
 
     if args.from_json:
         # Print the table of an earlier run again, Surprise's slow records re-read.
-        saved = json.loads(pathlib.Path(args.from_json).read_text())
-        results = {tuple(key.split("|")): rows for key, rows in saved["results"].items()}
-        recorded = {tuple(pair) for pair in saved["recorded"]}
-        datasets, algorithms = saved["datasets"], saved["algorithms"]
-        print(f"(the run of {saved['date']}, read from {args.from_json})")
+        results, recorded, datasets, algorithms = {}, set(), [], []
+        for path in args.from_json:
+            saved = json.loads(pathlib.Path(path).read_text())
+            for key, rows in saved["results"].items():
+                results.setdefault(tuple(key.split("|")), []).extend(rows)
+            recorded |= {tuple(pair) for pair in saved["recorded"]}
+            datasets += [d for d in saved["datasets"] if d not in datasets]
+            algorithms += [a for a in saved["algorithms"] if a not in algorithms]
+            print(f"(read from {path}, the run of {saved['date']})")
+        for rows in results.values():  # one row per fold; an error row once
+            rows[:] = list({r.get("fold", r.get("error")): r for r in rows}.values())
     else:
         results, recorded = run_folds(args, datasets, algorithms, systems, folds_to_run, paths)
         pathlib.Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -382,6 +397,8 @@ def run_folds(args, datasets, algorithms, systems, folds_to_run, paths):
                             continue
                         if system == "surprise" and args.peer_python is None:
                             result = {"error": "not run (no --peer-python)"}
+                        elif system == "mfcy" and missing_estimator(algorithm):
+                            result = {"error": missing_estimator(algorithm)}
                         else:
                             python = sys.executable if system == "mfcy" else args.peer_python
                             result = run_worker(python, system, algorithm, data, fold_file,
