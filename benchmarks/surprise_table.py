@@ -285,7 +285,7 @@ def print_table(results, datasets, algorithms, recorded):
                 good = [r for r in rows if "error" not in r]
                 rec = system == "surprise" and (dataset, algorithm) in recorded
                 label = system + (" (recorded)" if rec else "")
-                if len(good) < N_FOLDS:
+                if good and len(good) < N_FOLDS:
                     label = f"{system} ({len(good)}/{N_FOLDS} folds)"
                 if errors or not good:
                     why = errors[0] if errors else "not run"
