@@ -505,8 +505,10 @@ def main():
     else:
         target, why = min(peer_best), "the lowest test RMSE a peer reaches within its budget"
     targets = [target] + [t for t in args.extra_targets if t > target]
+    data_name = ("ML-1M-star" if pathlib.Path(args.data) == ML1M
+                 else pathlib.Path(args.data).name)
 
-    print(f"\n{cpu_description()}; {time.strftime('%Y-%m-%d')}; {pathlib.Path(args.data).name}, the reference "
+    print(f"\n{cpu_description()}; {time.strftime('%Y-%m-%d')}; {data_name}, the reference "
           f"split, k = {K}, reg {REG}, 1 thread; each system at its best learning rate of the grid; "
           f"{args.clock} seconds; a shared machine: compare ratios")
     print(f"target RMSE {target:.4f}: {why}")
@@ -551,8 +553,7 @@ def main():
                           for r in runs)
         print(f"  {label} grid (lr: best RMSE): {tried}")
     if best:
-        plot(best, all_runs, target, args.png, clock=args.clock, data_name=
-             "ML-1M-star" if pathlib.Path(args.data) == ML1M else pathlib.Path(args.data).name)
+        plot(best, all_runs, target, args.png, clock=args.clock, data_name=data_name)
         print(f"curves: {args.png}")
     return 0
 
