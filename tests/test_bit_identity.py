@@ -102,7 +102,12 @@ PINNED = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_small_fit_is_bit_identical_to_the_pinned_digest(name):
-    isa = build_info()["vector_isa"]
+    info = build_info()
+    if info["debug_build"] or info["sanitizers"]:
+        # The digests are of the release build (-O3); the debug and sanitizer
+        # builds compile the loops at -O1, where gcc fuses fewer multiply-adds.
+        pytest.skip("digests are pinned for release builds; this is a debug/sanitizer build")
+    isa = info["vector_isa"]
     if isa not in PINNED:
         pytest.skip(f"no digests pinned for the {isa} loops")
     assert _digest(fitted(name)) == PINNED[isa][name]
