@@ -13,36 +13,38 @@ Two views of the training ratings are used:
 * the **blocked layout** of :class:`mfcy._blocking.EpochPlan` (``users``,
   ``items``, ``ratings``, ``chunk_bounds``, ``block_chunks`` and each epoch's
   ``visit_order``, ``strata``, ``stride``), walked exactly as
-  :func:`mfcy._sgd.sgd_epoch` walks it, for the SGD epochs (SVD++, baseline);
+  :func:`mfcy._sgd.sgd_epoch` walks it, for the baseline's SGD epochs;
 * **CSR by user** (``user_ptr``, ``user_items``, ``user_ratings``: user ``u``'s
   ratings are ``user_ptr[u]:user_ptr[u + 1]``, items increasing) and **CSR by
   item** (``item_ptr``, ``item_users``, ``item_ratings``, users increasing),
-  for the per-user and per-item passes.
+  for SVD++ and the per-user and per-item passes.
 
 Every pass is deterministic for any ``n_threads``: the SGD strata hold blocks
-that share no user and no item, and the per-user and per-item passes write
-only their own row (partial error sums are added in a fixed order).
+that share no user and no item, the per-user and per-item passes write only
+their own row (partial error sums are added in a fixed order), and the SVD++
+epoch runs on one thread.
 
 SVD++ (Koren 2008), the order of one epoch
 -----------------------------------------
 r̂ = μ + b_u + b_i + q_iᵀ (p_u + s_u), s_u = |N(u)|^-½ Σ_{j∈N(u)} y_j, N(u) =
-the items of user ``u`` in ``user_items``. On entry ``S`` must hold s_u for the
-current ``Y`` (:func:`svdpp_implicit_sums`); then
+the items of user ``u`` in ``user_items``. Users are visited in the epoch's
+``user_order``, each user's ratings together:
 
-1. the strata: for every rating, in the blocked order, with z = p_u + s_u and
+1. s_u is summed afresh from the current ``Y``;
+2. for each of the user's ratings, in storage order, with z = p_u + s_u and
    e = r - r̂: b_u += lr (e - reg_bias b_u), b_i += lr (e - reg_bias b_i),
    g_u += e q_i, p_u += lr (e q_i - reg p_u), q_i += lr (e z - reg q_i), all
-   right-hand sides taken before the update (g_u starts the epoch at 0);
-2. the deferred implicit step: for every user u in increasing order, for every
-   j in N(u): y_j += lr (|N(u)|^-½ g_u - reg y_j). Rows y_j are independent,
-   so this runs in parallel over items, each y_j taking its users in
-   increasing order;
-3. ``S`` is recomputed from the new ``Y`` (so it is current on return, for
-   predictions and the next epoch).
+   right-hand sides taken before the update (g_u starts at 0; s_u stays fixed
+   during the user: the y steps come after);
+3. for each j in N(u): y_j += lr_y (|N(u)|^-½ g_u - reg_y y_j).
 
-So s_u is summed once per user and epoch, and y_j moves once per (user, item)
-pair and epoch instead of once per rating of each of its users: the epoch
-costs O(ratings × k).
+So s_u is summed once per user and epoch and y_j moves once per (user, item)
+pair instead of once per rating of the user (Surprise's rule, which costs
+O(ratings × |N(u)| × k)): the epoch costs O(ratings × k). The next user sees
+the new y_j at once; deferring the y steps further (to the end of a stratum or
+of the epoch, which would let threads run users in parallel) turns them into
+a large batch step that oscillates (benchmarks/README.md), so the epoch runs
+on one thread.
 
 NMF (Luo et al. 2014, as in Surprise)
 -------------------------------------
@@ -59,7 +61,7 @@ Surprise's ``baseline_als``).
 """
 
 from libc.stdint cimport int32_t, int64_t
-from libc.stdlib cimport calloc, free, malloc
+from libc.stdlib cimport free, malloc
 from libc.math cimport sqrt
 from cython.parallel cimport prange
 
@@ -211,65 +213,6 @@ cdef void _implicit_all(const real_t *Y, const int64_t *user_ptr, const index_t 
             _implicit_user(Y, user_ptr, user_items, S, u, k)
 
 
-cdef void _y_item(real_t *Y, const real_t *G, const int64_t *user_ptr,
-                  const int64_t *item_ptr, const index_t *item_users, Py_ssize_t j,
-                  real_t lr, real_t reg, Py_ssize_t k) noexcept nogil:
-    """The deferred steps of y_j, its users in increasing order."""
-    cdef Py_ssize_t t
-    cdef index_t u
-    cdef real_t norm
-    cdef real_t *y = Y + j * k
-    for t in range(item_ptr[j], item_ptr[j + 1]):
-        u = item_users[t]
-        norm = <real_t>1 / sqrt(<real_t>(user_ptr[u + 1] - user_ptr[u]))
-        if real_t is float:
-            mfcym_y_step_f(y, G + <Py_ssize_t>u * k, norm, lr, reg, k)
-        else:
-            mfcym_y_step_d(y, G + <Py_ssize_t>u * k, norm, lr, reg, k)
-
-
-cdef double _svdpp_block(real_t *P, real_t *Q, const real_t *S, real_t *G,
-                         real_t *user_bias, real_t *item_bias, const index_t *users,
-                         const index_t *items, const real_t *ratings,
-                         const int64_t *chunk_bounds, const int64_t *block_chunks,
-                         const int64_t *visit_order, Py_ssize_t block, Py_ssize_t stride,
-                         Py_ssize_t k, real_t mu, real_t lr, real_t reg, real_t reg_bias,
-                         bint biased) noexcept nogil:
-    """The SVD++ steps of one block: its chunks in ``visit_order``, each walked by ``stride``."""
-    cdef Py_ssize_t j, c, start, n, m, t, step, pos
-    cdef Py_ssize_t u, i
-    cdef real_t err
-    cdef real_t *bu = NULL
-    cdef real_t *bi = NULL
-    cdef double sse = 0.0
-    for j in range(block_chunks[block], block_chunks[block + 1]):
-        c = visit_order[j]
-        start = chunk_bounds[c]
-        n = chunk_bounds[c + 1] - start
-        if n <= 0:
-            continue
-        step = stride % n
-        t = 0
-        for m in range(n):
-            pos = start + t
-            u = users[pos]
-            i = items[pos]
-            if biased:
-                bu = user_bias + u
-                bi = item_bias + i
-            if real_t is float:
-                err = mfcym_svdpp_step_f(P + u * k, Q + i * k, S + u * k, G + u * k, bu, bi,
-                                         ratings[pos], mu, lr, reg, reg_bias, biased, k)
-            else:
-                err = mfcym_svdpp_step_d(P + u * k, Q + i * k, S + u * k, G + u * k, bu, bi,
-                                         ratings[pos], mu, lr, reg, reg_bias, biased, k)
-            sse += <double>err * <double>err
-            t += step
-            if t >= n:
-                t -= n
-    return sse
-
-
 def svdpp_implicit_sums(const real_t[:, ::1] Y, const int64_t[::1] user_ptr,
                         const index_t[::1] user_items, real_t[:, ::1] S, int n_threads=1):
     """Fill ``S`` with the implicit sums s_u = |N(u)|^-½ Σ_{j∈N(u)} y_j.
@@ -301,129 +244,124 @@ def svdpp_implicit_sums(const real_t[:, ::1] Y, const int64_t[::1] user_ptr,
                       n_threads)
 
 
-def svdpp_epoch(real_t[:, ::1] P, real_t[:, ::1] Q, real_t[:, ::1] Y, real_t[:, ::1] S,
-                real_t[::1] user_bias, real_t[::1] item_bias,
-                const index_t[::1] users, const index_t[::1] items,
-                const real_t[::1] ratings, const int64_t[::1] chunk_bounds,
-                const int64_t[::1] block_chunks, const int64_t[::1] visit_order,
-                const int64_t[::1] strata, Py_ssize_t stride,
-                const int64_t[::1] user_ptr, const index_t[::1] user_items,
-                const int64_t[::1] item_ptr, const index_t[::1] item_users,
-                double global_mean, double learning_rate, double regularization,
-                double bias_regularization, bint biased, int n_threads):
-    """Run one SVD++ epoch in place; return the summed squared error (double).
+cdef double _svdpp_user(real_t *P, real_t *Q, real_t *Y, real_t *user_bias,
+                        real_t *item_bias, const int64_t *user_ptr, const index_t *user_items,
+                        const real_t *user_ratings, Py_ssize_t u, real_t *s, real_t *g,
+                        Py_ssize_t k, real_t mu, real_t lr, real_t reg, real_t reg_bias,
+                        real_t lr_y, real_t reg_y, bint biased) noexcept nogil:
+    """All of user ``u``'s SVD++ steps: s_u afresh, its ratings, then its y steps."""
+    cdef Py_ssize_t t, f, i
+    cdef Py_ssize_t n = user_ptr[u + 1] - user_ptr[u]
+    cdef real_t norm, err
+    cdef real_t *bu = NULL
+    cdef real_t *bi = NULL
+    cdef double sse = 0.0
+    if n == 0:
+        return 0.0
+    norm = <real_t>1 / sqrt(<real_t>n)
+    for f in range(k):
+        s[f] = 0
+        g[f] = 0
+    for t in range(user_ptr[u], user_ptr[u + 1]):
+        _add(s, Y + <Py_ssize_t>user_items[t] * k, k)
+    _scale(s, norm, k)
+    if biased:
+        bu = user_bias + u
+    for t in range(user_ptr[u], user_ptr[u + 1]):
+        i = user_items[t]
+        if biased:
+            bi = item_bias + i
+        if real_t is float:
+            err = mfcym_svdpp_step_f(P + u * k, Q + i * k, s, g, bu, bi, user_ratings[t], mu,
+                                     lr, reg, reg_bias, biased, k)
+        else:
+            err = mfcym_svdpp_step_d(P + u * k, Q + i * k, s, g, bu, bi, user_ratings[t], mu,
+                                     lr, reg, reg_bias, biased, k)
+        sse += <double>err * <double>err
+    for t in range(user_ptr[u], user_ptr[u + 1]):
+        if real_t is float:
+            mfcym_y_step_f(Y + <Py_ssize_t>user_items[t] * k, g, norm, lr_y, reg_y, k)
+        else:
+            mfcym_y_step_d(Y + <Py_ssize_t>user_items[t] * k, g, norm, lr_y, reg_y, k)
+    return sse
 
-    The order of the updates is the one of the module docstring: the strata
-    (biases, p, q and the per-user gradient sums g_u), then the deferred y
-    steps, then ``S`` recomputed.
+
+def svdpp_epoch(real_t[:, ::1] P, real_t[:, ::1] Q, real_t[:, ::1] Y,
+                real_t[::1] user_bias, real_t[::1] item_bias,
+                const int64_t[::1] user_ptr, const index_t[::1] user_items,
+                const real_t[::1] user_ratings, const int64_t[::1] user_order,
+                double global_mean, double learning_rate, double regularization,
+                double bias_regularization, double implicit_learning_rate,
+                double implicit_regularization, bint biased, int n_threads=1):
+    """Run one SVD++ epoch in place, user by user; return the summed squared error.
+
+    The order is the one of the module docstring: for each user of
+    ``user_order``, s_u from the current ``Y``, then the user's ratings in
+    storage order (biases, p, q, the gradient sum g_u), then one y step for
+    each of the user's items.
 
     Parameters
     ----------
     P, Q, Y : (n_users, k), (n_items, k), (n_items, k) C-contiguous float32 or float64
         User factors, item factors and implicit item factors, updated in place.
-    S : (n_users, k), same dtype
-        The implicit sums of ``Y`` (:func:`svdpp_implicit_sums`) on entry;
-        those of the updated ``Y`` on return.
     user_bias, item_bias : 1-D, same dtype
         Updated in place when ``biased`` (may be length 0 otherwise).
-    users, items, ratings, chunk_bounds, block_chunks, visit_order, strata, stride
-        The blocked layout and this epoch's order, as for
-        :func:`mfcy._sgd.sgd_epoch`.
-    user_ptr, user_items : int64 (n_users + 1,), int32 or int64
-        N(u) as CSR by user, items increasing.
-    item_ptr, item_users : int64 (n_items + 1,), same index type
-        The same pairs as CSR by item, users increasing.
+    user_ptr, user_items, user_ratings
+        The ratings as CSR by user; N(u) is the user's items.
+    user_order : int64, (n_users,)
+        The order of the users this epoch (a permutation, drawn from the seed).
     global_mean, learning_rate, regularization, bias_regularization : float
-        ``regularization`` applies to p, q and y.
+    implicit_learning_rate, implicit_regularization : float
+        Step size and regularization of the y steps.
     biased : bool
     n_threads : int
-        Does not change the result.
+        Accepted for a uniform interface; the epoch runs on one thread (the
+        users share q_i and y_j, see the module docstring), so the result never
+        depends on it.
 
     Returns
     -------
     float
-        Sum over the visited ratings of the squared error met before each update.
+        Sum over the ratings of the squared error met before each update.
     """
-    cdef Py_ssize_t n_blocks = strata.shape[0]
-    cdef Py_ssize_t n_users = P.shape[0], n_items = Q.shape[0]
+    cdef Py_ssize_t n_users = P.shape[0]
     cdef Py_ssize_t k = P.shape[1]
-    cdef Py_ssize_t s, a, block, j
+    cdef Py_ssize_t m
     cdef double total = 0.0
     cdef real_t mu = <real_t>(global_mean if biased else 0.0)
     cdef real_t lr = <real_t>learning_rate
     cdef real_t reg = <real_t>regularization
     cdef real_t reg_bias = <real_t>bias_regularization
-    cdef real_t *p0 = &P[0, 0] if n_users and k else NULL
-    cdef real_t *q0 = &Q[0, 0] if n_items and k else NULL
-    cdef real_t *y0 = &Y[0, 0] if n_items and k else NULL
-    cdef real_t *s0 = &S[0, 0] if n_users and k else NULL
+    cdef real_t lr_y = <real_t>implicit_learning_rate
+    cdef real_t reg_y = <real_t>implicit_regularization
     cdef real_t *ub0 = &user_bias[0] if user_bias.shape[0] else NULL
     cdef real_t *ib0 = &item_bias[0] if item_bias.shape[0] else NULL
-    cdef const index_t *u0 = &users[0] if users.shape[0] else NULL
-    cdef const index_t *i0 = &items[0] if items.shape[0] else NULL
-    cdef const real_t *r0 = &ratings[0] if ratings.shape[0] else NULL
-    cdef const index_t *ui0 = &user_items[0] if user_items.shape[0] else NULL
-    cdef const index_t *iu0 = &item_users[0] if item_users.shape[0] else NULL
-    cdef real_t *G
-    cdef double *block_sse
+    cdef real_t *work
     if k == 0:
         raise ValueError("SVD++ needs at least one factor")
     if MFCY_DEBUG_BUILD:
-        _touch_rows(P, users)
-        _touch_rows(Q, items)
-        _touch_rows(S, users)
-        if biased:
-            _touch_bias(user_bias, users)
-            _touch_bias(item_bias, items)
-        _touch_ptr(chunk_bounds, ratings.shape[0])
         _touch_ptr(user_ptr, user_items.shape[0])
-        _touch_ptr(item_ptr, item_users.shape[0])
+        _touch_rows(Q, user_items)
         _touch_rows(Y, user_items)
-        _touch_rows(S, item_users)
-        if user_ptr.shape[0] != n_users + 1 or item_ptr.shape[0] != n_items + 1:
-            raise IndexError("user_ptr / item_ptr must have n_users + 1 / n_items + 1 entries")
-    if ratings.shape[0] == 0:
+        _touch_rows(P, user_order)
+        if biased:
+            _touch_bias(item_bias, user_items)
+            _touch_bias(user_bias, user_order)
+        if user_ptr.shape[0] != n_users + 1 or user_ratings.shape[0] != user_items.shape[0]:
+            raise IndexError("user_ptr must have n_users + 1 entries, user_ratings one per item")
+    if user_items.shape[0] == 0:
         return 0.0
-    G = <real_t *>calloc(max(n_users * k, 1), sizeof(real_t))
-    block_sse = <double *>malloc(max(n_blocks, 1) * sizeof(double))
-    if G == NULL or block_sse == NULL:
-        free(G)
-        free(block_sse)
+    work = <real_t *>malloc(2 * k * sizeof(real_t))
+    if work == NULL:
         raise MemoryError()
     try:
         with nogil:
-            for s in range(n_blocks):
-                if n_blocks == 1 or n_threads <= 1:
-                    for a in range(n_blocks):
-                        block = a * n_blocks + (a + strata[s]) % n_blocks
-                        block_sse[a] = _svdpp_block(p0, q0, s0, G, ub0, ib0, u0, i0, r0,
-                                                    &chunk_bounds[0], &block_chunks[0],
-                                                    &visit_order[0], block, stride, k, mu,
-                                                    lr, reg, reg_bias, biased)
-                else:
-                    for a in prange(n_blocks, schedule="dynamic", chunksize=1,
-                                    num_threads=n_threads):
-                        block = a * n_blocks + (a + strata[s]) % n_blocks
-                        block_sse[a] = _svdpp_block(p0, q0, s0, G, ub0, ib0, u0, i0, r0,
-                                                    &chunk_bounds[0], &block_chunks[0],
-                                                    &visit_order[0], block, stride, k, mu,
-                                                    lr, reg, reg_bias, biased)
-                # Fixed summation order: the same total for any thread count.
-                for a in range(n_blocks):
-                    total += block_sse[a]
-            if k:
-                if n_threads <= 1:
-                    for j in range(n_items):
-                        _y_item(y0, G, &user_ptr[0], &item_ptr[0], iu0, j, lr, reg, k)
-                else:
-                    # Items differ a lot in popularity: hand them out in small chunks.
-                    for j in prange(n_items, schedule="dynamic", chunksize=64,
-                                    num_threads=n_threads):
-                        _y_item(y0, G, &user_ptr[0], &item_ptr[0], iu0, j, lr, reg, k)
-                _implicit_all(y0, &user_ptr[0], ui0, s0, n_users, k, n_threads)
+            for m in range(user_order.shape[0]):
+                total += _svdpp_user(&P[0, 0], &Q[0, 0], &Y[0, 0], ub0, ib0, &user_ptr[0],
+                                     &user_items[0], &user_ratings[0], user_order[m], work,
+                                     work + k, k, mu, lr, reg, reg_bias, lr_y, reg_y, biased)
     finally:
-        free(G)
-        free(block_sse)
+        free(work)
     return total
 
 

@@ -102,17 +102,24 @@ def oracle_implicit(Y, user_ptr, user_items):
     return S
 
 
-def oracle_svdpp_epoch(pb, draw, P, Q, Y, S, bu, bi, lr, reg, reg_b, biased):
-    """One SVD++ epoch in the documented order (strata, deferred y steps, new S)."""
-    plan = pb.plan
+def oracle_svdpp_epoch(pb, user_order, P, Q, Y, bu, bi, lr, reg, reg_b, lr_y, reg_y,
+                       biased):
+    """One SVD++ epoch in the documented order: user by user, y steps after each user."""
     mu = pb.mu if biased else 0.0
-    G = np.zeros_like(P)
     sse = 0.0
-    for block in pb.positions(*draw):
-        block_sse = 0.0
-        for t in block:
-            u, i, r = plan.users[t], plan.items[t], plan.ratings[t]
-            p, q, s = P[u].copy(), Q[i].copy(), S[u]
+    for u in user_order:
+        lo, hi = pb.user_ptr[u], pb.user_ptr[u + 1]
+        if hi == lo:
+            continue
+        norm = 1.0 / np.sqrt(hi - lo)
+        s = np.zeros(P.shape[1], P.dtype)
+        for j in pb.user_items[lo:hi]:
+            s = s + Y[j]
+        s = s * norm
+        g = np.zeros(P.shape[1], P.dtype)
+        for t in range(lo, hi):
+            i, r = pb.user_items[t], pb.user_ratings[t]
+            p, q = P[u].copy(), Q[i].copy()
             dot = float(np.dot(q, p + s))
             if biased:
                 err = r - (mu + bu[u] + bi[i] + dot)
@@ -120,16 +127,12 @@ def oracle_svdpp_epoch(pb, draw, P, Q, Y, S, bu, bi, lr, reg, reg_b, biased):
                 bi[i] = bi[i] + lr * (err - reg_b * bi[i])
             else:
                 err = r - dot
-            G[u] = G[u] + err * q
+            g = g + err * q
             P[u] = p + lr * (err * q - reg * p)
             Q[i] = q + lr * (err * (p + s) - reg * q)
-            block_sse += err * err
-        sse += block_sse
-    for u in range(pb.n_users):
-        n = pb.user_ptr[u + 1] - pb.user_ptr[u]
-        for j in pb.user_items[pb.user_ptr[u]:pb.user_ptr[u + 1]]:
-            Y[j] = Y[j] + lr * ((1.0 / np.sqrt(n)) * G[u] - reg * Y[j])
-    S[:] = oracle_implicit(Y, pb.user_ptr, pb.user_items)
+            sse += err * err
+        for j in pb.user_items[lo:hi]:
+            Y[j] = Y[j] + lr_y * (norm * g - reg_y * Y[j])
     return sse
 
 
@@ -140,16 +143,20 @@ def _svdpp_state(pb, k, dtype, seed=1):
     Y = _init(rng, (pb.n_items, k), dtype)
     bu = _init(rng, pb.n_users, dtype)
     bi = _init(rng, pb.n_items, dtype)
-    S = np.empty_like(P)
-    _models.svdpp_implicit_sums(Y, pb.user_ptr, pb.user_items, S)
-    return [P, Q, Y, S, bu, bi]
+    return [P, Q, Y, bu, bi]
 
 
-def _svdpp_kernel_epoch(pb, draw, state, lr, reg, reg_b, biased, n_threads):
-    P, Q, Y, S, bu, bi = state
-    return _models.svdpp_epoch(P, Q, Y, S, bu, bi, *pb.layout(draw), pb.user_ptr,
-                               pb.user_items, pb.item_ptr, pb.item_users, pb.mu, lr, reg,
-                               reg_b, biased, n_threads)
+def _svdpp_kernel_epoch(pb, user_order, state, lr, reg, reg_b, lr_y, reg_y, biased,
+                        n_threads):
+    P, Q, Y, bu, bi = state
+    return _models.svdpp_epoch(P, Q, Y, bu, bi, pb.user_ptr, pb.user_items, pb.user_ratings,
+                               user_order, pb.mu, lr, reg, reg_b, lr_y, reg_y, biased,
+                               n_threads)
+
+
+def _orders(pb, n_epochs, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.permutation(pb.n_users).astype(np.int64) for _ in range(n_epochs)]
 
 
 def test_implicit_sums_are_the_definition():
@@ -173,10 +180,10 @@ def test_svdpp_matches_oracle_float64(biased, k):
     pb = Problem(seed=k)
     kernel = _svdpp_state(pb, k, np.float64)
     oracle = [a.copy() for a in kernel]
-    lr, reg, reg_b = 0.05, 0.02, 0.03
-    for draw in pb.draws(3):
-        sse = _svdpp_kernel_epoch(pb, draw, kernel, lr, reg, reg_b, biased, 1)
-        expected = oracle_svdpp_epoch(pb, draw, *oracle, lr, reg, reg_b, biased)
+    hyper = (0.05, 0.02, 0.03, 0.04, 0.05)  # lr, reg, reg_bias, lr_y, reg_y all differ
+    for order in _orders(pb, 3):
+        sse = _svdpp_kernel_epoch(pb, order, kernel, *hyper, biased, 1)
+        expected = oracle_svdpp_epoch(pb, order, *oracle, *hyper, biased)
         assert sse == pytest.approx(expected, rel=1e-12)
         for got, want in zip(kernel, oracle):
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
@@ -188,9 +195,10 @@ def test_svdpp_float32_follows_the_oracle():
     pb = Problem(seed=3, dtype=np.float32)
     kernel = _svdpp_state(pb, 8, np.float32)
     oracle = [a.astype(np.float64) for a in kernel]
-    for draw in pb.draws(3):
-        sse = _svdpp_kernel_epoch(pb, draw, kernel, 0.05, 0.02, 0.02, True, 1)
-        expected = oracle_svdpp_epoch(pb, draw, *oracle, 0.05, 0.02, 0.02, True)
+    hyper = (0.05, 0.02, 0.02, 0.05, 0.02)
+    for order in _orders(pb, 3):
+        sse = _svdpp_kernel_epoch(pb, order, kernel, *hyper, True, 1)
+        expected = oracle_svdpp_epoch(pb, order, *oracle, *hyper, True)
         assert sse == pytest.approx(expected, rel=1e-4)
     for got, want in zip(kernel, oracle):
         assert got.dtype == np.float32
@@ -202,8 +210,8 @@ def test_svdpp_int64_indices_give_the_same_bits():
     for index in (np.int32, np.int64):
         pb = Problem(seed=4, index=index)
         state = _svdpp_state(pb, 5, np.float64)
-        for draw in pb.draws(2):
-            _svdpp_kernel_epoch(pb, draw, state, 0.05, 0.02, 0.02, True, 1)
+        for order in _orders(pb, 2):
+            _svdpp_kernel_epoch(pb, order, state, 0.05, 0.02, 0.02, 0.05, 0.02, True, 1)
         results.append(state)
     for a, b in zip(*results):
         assert a.tobytes() == b.tobytes()
@@ -211,7 +219,9 @@ def test_svdpp_int64_indices_give_the_same_bits():
 
 def test_svdpp_predict_is_the_formula():
     pb = Problem(seed=6)
-    P, Q, Y, S, bu, bi = _svdpp_state(pb, 7, np.float64)
+    P, Q, Y, bu, bi = _svdpp_state(pb, 7, np.float64)
+    S = np.empty_like(P)
+    _models.svdpp_implicit_sums(Y, pb.user_ptr, pb.user_items, S)
     users = np.array([0, 3, -1, 5, -1, 2], np.int32)
     items = np.array([1, 2, 4, -1, -1, 0], np.int32)
     out = np.empty(len(users))
@@ -227,15 +237,16 @@ def test_svdpp_predict_is_the_formula():
 
 
 def test_svdpp_threads_give_the_same_bits():
-    pb = Problem(seed=7, n_users=300, n_items=200, density=0.15, n_blocks=4,
-                 chunk_size=64, dtype=np.float32)
-    draws = pb.draws(3)
+    pb = Problem(seed=7, n_users=300, n_items=200, density=0.15, dtype=np.float32)
+    orders = _orders(pb, 3)
     results = []
     for n_threads in (1, 2, 4):
         state = _svdpp_state(pb, 16, np.float32)
-        losses = [_svdpp_kernel_epoch(pb, d, state, 0.01, 0.02, 0.02, True, n_threads)
-                  for d in draws]
-        results.append((losses, state))
+        losses = [_svdpp_kernel_epoch(pb, o, state, 0.01, 0.02, 0.02, 0.01, 0.02, True,
+                                      n_threads) for o in orders]
+        S = np.empty_like(state[0])
+        _models.svdpp_implicit_sums(state[2], pb.user_ptr, pb.user_items, S, n_threads)
+        results.append((losses, state + [S]))
     for losses, state in results[1:]:
         assert losses == results[0][0]
         for a, b in zip(state, results[0][1]):
@@ -243,12 +254,11 @@ def test_svdpp_threads_give_the_same_bits():
 
 
 def test_svdpp_learns():
-    """On a low-rank problem the training error falls epoch after epoch."""
-    pb = Problem(seed=8, n_users=80, n_items=60, density=0.3, n_blocks=2, chunk_size=128,
-                 rank=3)
+    """On a low-rank problem the training error falls well below its first epoch's."""
+    pb = Problem(seed=8, n_users=80, n_items=60, density=0.3, rank=3)
     state = _svdpp_state(pb, 4, np.float64)
-    losses = [_svdpp_kernel_epoch(pb, d, state, 0.02, 0.02, 0.02, True, 1)
-              for d in pb.draws(30)]
+    losses = [_svdpp_kernel_epoch(pb, o, state, 0.02, 0.02, 0.02, 0.02, 0.02, True, 1)
+              for o in _orders(pb, 30)]
     assert losses[-1] < 0.3 * losses[0]
 
 
@@ -492,6 +502,7 @@ def test_zero_factors_is_a_clear_error():
     pb = Problem(seed=17)
     state = _svdpp_state(pb, 0, np.float64)
     with pytest.raises(ValueError, match="at least one factor"):
-        _svdpp_kernel_epoch(pb, pb.draws(1)[0], state, 0.01, 0.02, 0.02, True, 1)
+        _svdpp_kernel_epoch(pb, _orders(pb, 1)[0], state, 0.01, 0.02, 0.02, 0.01, 0.02, True,
+                            1)
     with pytest.raises(ValueError, match="at least one factor"):
-        _nmf_kernel_epoch(pb, state[0], state[1], state[4], state[5], 0.06, 0.06, False, 1)
+        _nmf_kernel_epoch(pb, state[0], state[1], state[3], state[4], 0.06, 0.06, False, 1)
