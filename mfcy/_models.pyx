@@ -61,7 +61,7 @@ Surprise's ``baseline_als``).
 """
 
 from libc.stdint cimport int32_t, int64_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
 from libc.math cimport sqrt
 from cython.parallel cimport prange
 
@@ -286,13 +286,214 @@ cdef double _svdpp_user(real_t *P, real_t *Q, real_t *Y, real_t *user_bias,
     return sse
 
 
+cdef struct Lanes:
+    # Per lane b: slot_of[b * n_items + i] is item i's slot this round (-1: none);
+    # slot_item[b * cap + slot] its item; the working rows (W*) start as copies
+    # of the shared rows (S*) and take the lane's own steps.
+    int32_t *slot_of
+    int64_t *slot_item
+    Py_ssize_t *n_slots
+    Py_ssize_t *pos
+    Py_ssize_t *end
+    double *sse
+
+
+cdef Py_ssize_t _slot(Lanes *lanes, Py_ssize_t b, Py_ssize_t i, Py_ssize_t n_items,
+                      Py_ssize_t cap, const real_t *Q, const real_t *Y,
+                      const real_t *item_bias, real_t *WQ, real_t *SQ, real_t *WY, real_t *SY,
+                      real_t *Wb, real_t *Sb, bint biased, Py_ssize_t k) noexcept nogil:
+    """Item ``i``'s slot in lane ``b``, copying its shared rows in on first use."""
+    cdef Py_ssize_t slot = lanes.slot_of[b * n_items + i]
+    cdef Py_ssize_t f, base
+    if slot >= 0:
+        return slot
+    slot = lanes.n_slots[b]
+    lanes.n_slots[b] = slot + 1
+    lanes.slot_of[b * n_items + i] = <int32_t>slot
+    lanes.slot_item[b * cap + slot] = i
+    base = (b * cap + slot) * k
+    for f in range(k):
+        WQ[base + f] = Q[i * k + f]
+        SQ[base + f] = Q[i * k + f]
+        WY[base + f] = Y[i * k + f]
+        SY[base + f] = Y[i * k + f]
+    if biased:
+        Wb[b * cap + slot] = item_bias[i]
+        Sb[b * cap + slot] = item_bias[i]
+    return slot
+
+
+cdef void _svdpp_lane_round(Lanes *lanes, Py_ssize_t b, real_t *P, const real_t *Q,
+                            const real_t *Y, real_t *user_bias, const real_t *item_bias,
+                            const int64_t *user_ptr, const index_t *user_items,
+                            const real_t *user_ratings, const int64_t *user_order,
+                            real_t *WQ, real_t *SQ, real_t *WY, real_t *SY, real_t *Wb,
+                            real_t *Sb, real_t *work, Py_ssize_t n_items, Py_ssize_t cap,
+                            Py_ssize_t lane_ratings, Py_ssize_t k, real_t mu, real_t lr,
+                            real_t reg, real_t reg_bias, real_t lr_y, real_t reg_y,
+                            bint biased) noexcept nogil:
+    """Lane ``b``'s users of one round: at least ``lane_ratings`` ratings, whole users.
+
+    The lane reads the shared item rows as they were at the start of the round
+    (plus its own steps, in its working copies) and writes only its working
+    copies and its own users' rows, so lanes can run in any order or at once.
+    """
+    cdef Py_ssize_t done = 0, u, n, t, f, slot, i
+    cdef real_t norm, err
+    cdef real_t *s = work + b * 2 * k
+    cdef real_t *g = s + k
+    cdef real_t *bu = NULL
+    cdef real_t *bi = NULL
+    cdef double sse = 0.0
+    while lanes.pos[b] < lanes.end[b] and done < lane_ratings:
+        u = user_order[lanes.pos[b]]
+        lanes.pos[b] += 1
+        n = user_ptr[u + 1] - user_ptr[u]
+        if n == 0:
+            continue
+        norm = <real_t>1 / sqrt(<real_t>n)
+        for f in range(k):
+            s[f] = 0
+            g[f] = 0
+        for t in range(user_ptr[u], user_ptr[u + 1]):
+            slot = _slot(lanes, b, user_items[t], n_items, cap, Q, Y, item_bias, WQ, SQ, WY,
+                         SY, Wb, Sb, biased, k)
+            _add(s, WY + (b * cap + slot) * k, k)
+        _scale(s, norm, k)
+        if biased:
+            bu = user_bias + u
+        for t in range(user_ptr[u], user_ptr[u + 1]):
+            slot = b * cap + lanes.slot_of[b * n_items + user_items[t]]
+            if biased:
+                bi = Wb + slot
+            if real_t is float:
+                err = mfcym_svdpp_step_f(P + u * k, WQ + slot * k, s, g, bu, bi,
+                                         user_ratings[t], mu, lr, reg, reg_bias, biased, k)
+            else:
+                err = mfcym_svdpp_step_d(P + u * k, WQ + slot * k, s, g, bu, bi,
+                                         user_ratings[t], mu, lr, reg, reg_bias, biased, k)
+            sse += <double>err * <double>err
+        for t in range(user_ptr[u], user_ptr[u + 1]):
+            slot = b * cap + lanes.slot_of[b * n_items + user_items[t]]
+            if real_t is float:
+                mfcym_y_step_f(WY + slot * k, g, norm, lr_y, reg_y, k)
+            else:
+                mfcym_y_step_d(WY + slot * k, g, norm, lr_y, reg_y, k)
+        done += n
+    lanes.sse[b] += sse
+
+
+cdef void _reduce_lanes(Lanes *lanes, Py_ssize_t n_lanes, real_t *Q, real_t *Y,
+                        real_t *item_bias, const real_t *WQ, const real_t *SQ,
+                        const real_t *WY, const real_t *SY, const real_t *Wb,
+                        const real_t *Sb, Py_ssize_t n_items, Py_ssize_t cap, bint biased,
+                        Py_ssize_t k) noexcept nogil:
+    """Add each lane's steps (working row - its start) to the shared rows, lane by lane."""
+    cdef Py_ssize_t b, slot, f, base
+    cdef int64_t i
+    for b in range(n_lanes):
+        for slot in range(lanes.n_slots[b]):
+            i = lanes.slot_item[b * cap + slot]
+            base = (b * cap + slot) * k
+            for f in range(k):
+                Q[i * k + f] = Q[i * k + f] + (WQ[base + f] - SQ[base + f])
+                Y[i * k + f] = Y[i * k + f] + (WY[base + f] - SY[base + f])
+            if biased:
+                item_bias[i] = item_bias[i] + (Wb[b * cap + slot] - Sb[b * cap + slot])
+            lanes.slot_of[b * n_items + i] = -1
+        lanes.n_slots[b] = 0
+
+
+cdef double _svdpp_epoch_lanes(real_t[:, ::1] P, real_t[:, ::1] Q, real_t[:, ::1] Y,
+                               real_t[::1] user_bias, real_t[::1] item_bias,
+                               const int64_t[::1] user_ptr, const index_t[::1] user_items,
+                               const real_t[::1] user_ratings, const int64_t[::1] user_order,
+                               real_t mu, real_t lr, real_t reg, real_t reg_bias, real_t lr_y,
+                               real_t reg_y, bint biased, Py_ssize_t n_lanes,
+                               Py_ssize_t lane_ratings, int n_threads) except? -1.0:
+    """The lanes of :func:`svdpp_epoch` (``n_lanes > 1``)."""
+    cdef Py_ssize_t n_users = P.shape[0], n_items = Q.shape[0], k = P.shape[1]
+    cdef Py_ssize_t n_order = user_order.shape[0]
+    cdef Py_ssize_t b, u, max_n = 0, cap, busy
+    cdef double total = 0.0
+    cdef Lanes lanes
+    cdef real_t *ub0 = &user_bias[0] if user_bias.shape[0] else NULL
+    cdef real_t *ib0 = &item_bias[0] if item_bias.shape[0] else NULL
+    for u in range(n_users):
+        max_n = max(max_n, user_ptr[u + 1] - user_ptr[u])
+    cap = lane_ratings + max_n
+    lanes.slot_of = <int32_t *>malloc(n_lanes * n_items * sizeof(int32_t))
+    lanes.slot_item = <int64_t *>malloc(n_lanes * cap * sizeof(int64_t))
+    lanes.n_slots = <Py_ssize_t *>calloc(n_lanes, sizeof(Py_ssize_t))
+    lanes.pos = <Py_ssize_t *>malloc(n_lanes * sizeof(Py_ssize_t))
+    lanes.end = <Py_ssize_t *>malloc(n_lanes * sizeof(Py_ssize_t))
+    lanes.sse = <double *>calloc(n_lanes, sizeof(double))
+    # Working and start copies of Q rows, Y rows and item biases; s and g per lane.
+    cdef real_t *rows = <real_t *>malloc((4 * n_lanes * cap * k + 2 * n_lanes * cap
+                                          + 2 * n_lanes * k) * sizeof(real_t))
+    cdef real_t *WQ = rows
+    cdef real_t *SQ = WQ + n_lanes * cap * k
+    cdef real_t *WY = SQ + n_lanes * cap * k
+    cdef real_t *SY = WY + n_lanes * cap * k
+    cdef real_t *Wb = SY + n_lanes * cap * k
+    cdef real_t *Sb = Wb + n_lanes * cap
+    cdef real_t *work = Sb + n_lanes * cap
+    try:
+        if (lanes.slot_of == NULL or lanes.slot_item == NULL or lanes.n_slots == NULL
+                or lanes.pos == NULL or lanes.end == NULL or lanes.sse == NULL
+                or rows == NULL):
+            raise MemoryError()
+        with nogil:
+            for b in range(n_lanes * n_items):
+                lanes.slot_of[b] = -1
+            for b in range(n_lanes):
+                lanes.pos[b] = b * n_order // n_lanes
+                lanes.end[b] = (b + 1) * n_order // n_lanes
+            while True:
+                busy = 0
+                for b in range(n_lanes):
+                    if lanes.pos[b] < lanes.end[b]:
+                        busy += 1
+                if busy == 0:
+                    break
+                if n_threads <= 1:
+                    for b in range(n_lanes):
+                        _svdpp_lane_round(&lanes, b, &P[0, 0], &Q[0, 0], &Y[0, 0], ub0, ib0,
+                                          &user_ptr[0], &user_items[0], &user_ratings[0],
+                                          &user_order[0], WQ, SQ, WY, SY, Wb, Sb, work,
+                                          n_items, cap, lane_ratings, k, mu, lr, reg,
+                                          reg_bias, lr_y, reg_y, biased)
+                else:
+                    for b in prange(n_lanes, schedule="dynamic", chunksize=1,
+                                    num_threads=n_threads):
+                        _svdpp_lane_round(&lanes, b, &P[0, 0], &Q[0, 0], &Y[0, 0], ub0, ib0,
+                                          &user_ptr[0], &user_items[0], &user_ratings[0],
+                                          &user_order[0], WQ, SQ, WY, SY, Wb, Sb, work,
+                                          n_items, cap, lane_ratings, k, mu, lr, reg,
+                                          reg_bias, lr_y, reg_y, biased)
+                _reduce_lanes(&lanes, n_lanes, &Q[0, 0], &Y[0, 0], ib0, WQ, SQ, WY, SY, Wb,
+                              Sb, n_items, cap, biased, k)
+            for b in range(n_lanes):
+                total += lanes.sse[b]
+    finally:
+        free(lanes.slot_of)
+        free(lanes.slot_item)
+        free(lanes.n_slots)
+        free(lanes.pos)
+        free(lanes.end)
+        free(lanes.sse)
+        free(rows)
+    return total
+
+
 def svdpp_epoch(real_t[:, ::1] P, real_t[:, ::1] Q, real_t[:, ::1] Y,
                 real_t[::1] user_bias, real_t[::1] item_bias,
                 const int64_t[::1] user_ptr, const index_t[::1] user_items,
                 const real_t[::1] user_ratings, const int64_t[::1] user_order,
                 double global_mean, double learning_rate, double regularization,
                 double bias_regularization, double implicit_learning_rate,
-                double implicit_regularization, bint biased, int n_threads=1):
+                double implicit_regularization, bint biased, Py_ssize_t n_lanes=1,
+                Py_ssize_t lane_ratings=1024, int n_threads=1):
     """Run one SVD++ epoch in place, user by user; return the summed squared error.
 
     The order is the one of the module docstring: for each user of
@@ -314,10 +515,17 @@ def svdpp_epoch(real_t[:, ::1] P, real_t[:, ::1] Q, real_t[:, ::1] Y,
     implicit_learning_rate, implicit_regularization : float
         Step size and regularization of the y steps.
     biased : bool
+    n_lanes : int
+        1: every step lands at once (one thread). More: ``user_order`` is cut
+        into ``n_lanes`` equal runs of users, and the epoch goes in rounds in
+        which every lane takes its next whole users (``lane_ratings`` ratings
+        or a few more) against the item rows as they were at the start of the
+        round; the lanes' item steps are then added lane by lane. Lanes run in
+        parallel; the result depends on ``n_lanes`` and ``lane_ratings``,
+        never on ``n_threads``.
+    lane_ratings : int
     n_threads : int
-        Accepted for a uniform interface; the epoch runs on one thread (the
-        users share q_i and y_j, see the module docstring), so the result never
-        depends on it.
+        Threads running the lanes of a round; does not change the result.
 
     Returns
     -------
@@ -351,6 +559,10 @@ def svdpp_epoch(real_t[:, ::1] P, real_t[:, ::1] Q, real_t[:, ::1] Y,
             raise IndexError("user_ptr must have n_users + 1 entries, user_ratings one per item")
     if user_items.shape[0] == 0:
         return 0.0
+    if n_lanes > 1:
+        return _svdpp_epoch_lanes(P, Q, Y, user_bias, item_bias, user_ptr, user_items,
+                                  user_ratings, user_order, mu, lr, reg, reg_bias, lr_y,
+                                  reg_y, biased, n_lanes, max(lane_ratings, 1), n_threads)
     work = <real_t *>malloc(2 * k * sizeof(real_t))
     if work == NULL:
         raise MemoryError()

@@ -136,6 +136,62 @@ def oracle_svdpp_epoch(pb, user_order, P, Q, Y, bu, bi, lr, reg, reg_b, lr_y, re
     return sse
 
 
+def oracle_svdpp_lanes_epoch(pb, user_order, P, Q, Y, bu, bi, lr, reg, reg_b, lr_y, reg_y,
+                             biased, n_lanes, lane_ratings):
+    """The lanes of svdpp_epoch: rounds of whole users per lane against the round's start."""
+    mu = pb.mu if biased else 0.0
+    n = len(user_order)
+    pos = [b * n // n_lanes for b in range(n_lanes)]
+    end = [(b + 1) * n // n_lanes for b in range(n_lanes)]
+    lane_sse = [0.0] * n_lanes
+    while any(p < e for p, e in zip(pos, end)):
+        rounds = []
+        for b in range(n_lanes):
+            # Working copies: item -> [q, y, b_i] as the lane sees them, and their start.
+            work, start, done = {}, {}, 0
+            while pos[b] < end[b] and done < lane_ratings:
+                u = user_order[pos[b]]
+                pos[b] += 1
+                lo, hi = pb.user_ptr[u], pb.user_ptr[u + 1]
+                if hi == lo:
+                    continue
+                norm = 1.0 / np.sqrt(hi - lo)
+                s = np.zeros(P.shape[1], P.dtype)
+                for j in pb.user_items[lo:hi]:
+                    if j not in work:
+                        work[j] = [Q[j].copy(), Y[j].copy(), bi[j] if biased else 0.0]
+                        start[j] = [Q[j].copy(), Y[j].copy(), bi[j] if biased else 0.0]
+                    s = s + work[j][1]
+                s = s * norm
+                g = np.zeros(P.shape[1], P.dtype)
+                for t in range(lo, hi):
+                    i, r = pb.user_items[t], pb.user_ratings[t]
+                    p, q = P[u].copy(), work[i][0].copy()
+                    dot = float(np.dot(q, p + s))
+                    if biased:
+                        b_i = work[i][2]
+                        err = r - (mu + bu[u] + b_i + dot)
+                        bu[u] = bu[u] + lr * (err - reg_b * bu[u])
+                        work[i][2] = b_i + lr * (err - reg_b * b_i)
+                    else:
+                        err = r - dot
+                    g = g + err * q
+                    P[u] = p + lr * (err * q - reg * p)
+                    work[i][0] = q + lr * (err * (p + s) - reg * q)
+                    lane_sse[b] += err * err
+                for j in pb.user_items[lo:hi]:
+                    work[j][1] = work[j][1] + lr_y * (norm * g - reg_y * work[j][1])
+                done += hi - lo
+            rounds.append((work, start))
+        for work, start in rounds:  # lane by lane, each lane's items in first-use order
+            for j in work:
+                Q[j] = Q[j] + (work[j][0] - start[j][0])
+                Y[j] = Y[j] + (work[j][1] - start[j][1])
+                if biased:
+                    bi[j] = bi[j] + (work[j][2] - start[j][2])
+    return sum(lane_sse)
+
+
 def _svdpp_state(pb, k, dtype, seed=1):
     rng = np.random.default_rng(seed)
     P = _init(rng, (pb.n_users, k), dtype)
@@ -147,11 +203,11 @@ def _svdpp_state(pb, k, dtype, seed=1):
 
 
 def _svdpp_kernel_epoch(pb, user_order, state, lr, reg, reg_b, lr_y, reg_y, biased,
-                        n_threads):
+                        n_threads, n_lanes=1, lane_ratings=1024):
     P, Q, Y, bu, bi = state
     return _models.svdpp_epoch(P, Q, Y, bu, bi, pb.user_ptr, pb.user_items, pb.user_ratings,
                                user_order, pb.mu, lr, reg, reg_b, lr_y, reg_y, biased,
-                               n_threads)
+                               n_lanes, lane_ratings, n_threads)
 
 
 def _orders(pb, n_epochs, seed=0):
@@ -189,6 +245,34 @@ def test_svdpp_matches_oracle_float64(biased, k):
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
     # Something moved: the test would fail for a kernel that did nothing.
     assert not np.allclose(kernel[2], _svdpp_state(pb, k, np.float64)[2])
+
+
+@pytest.mark.parametrize("biased", [True, False])
+@pytest.mark.parametrize("n_lanes, lane_ratings", [(2, 1), (3, 7), (4, 1000)])
+def test_svdpp_lanes_match_oracle_float64(biased, n_lanes, lane_ratings):
+    pb = Problem(seed=20 + n_lanes, n_users=31)
+    kernel = _svdpp_state(pb, 6, np.float64)
+    oracle = [a.copy() for a in kernel]
+    hyper = (0.05, 0.02, 0.03, 0.04, 0.05)
+    for order in _orders(pb, 3):
+        sse = _svdpp_kernel_epoch(pb, order, kernel, *hyper, biased, 2, n_lanes, lane_ratings)
+        expected = oracle_svdpp_lanes_epoch(pb, order, *oracle, *hyper, biased, n_lanes,
+                                            lane_ratings)
+        assert sse == pytest.approx(expected, rel=1e-12)
+        for got, want in zip(kernel, oracle):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+
+
+def test_svdpp_one_lane_per_user_round_is_the_plain_rule():
+    """Lanes of one user each, one after another, are the plain per-user rule."""
+    pb = Problem(seed=30)
+    plain = _svdpp_state(pb, 5, np.float64)
+    lanes = [a.copy() for a in plain]
+    for order in _orders(pb, 2):
+        _svdpp_kernel_epoch(pb, order, plain, 0.05, 0.02, 0.02, 0.05, 0.02, True, 1)
+        oracle_svdpp_lanes_epoch(pb, order, *lanes, 0.05, 0.02, 0.02, 0.05, 0.02, True, 1, 1)
+    for a, b in zip(plain, lanes):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
 
 
 def test_svdpp_float32_follows_the_oracle():
@@ -236,14 +320,15 @@ def test_svdpp_predict_is_the_formula():
         assert out[t] == pytest.approx(want, rel=1e-12)
 
 
-def test_svdpp_threads_give_the_same_bits():
+@pytest.mark.parametrize("n_lanes", [1, 8])
+def test_svdpp_threads_give_the_same_bits(n_lanes):
     pb = Problem(seed=7, n_users=300, n_items=200, density=0.15, dtype=np.float32)
     orders = _orders(pb, 3)
     results = []
     for n_threads in (1, 2, 4):
         state = _svdpp_state(pb, 16, np.float32)
         losses = [_svdpp_kernel_epoch(pb, o, state, 0.01, 0.02, 0.02, 0.01, 0.02, True,
-                                      n_threads) for o in orders]
+                                      n_threads, n_lanes, 64) for o in orders]
         S = np.empty_like(state[0])
         _models.svdpp_implicit_sums(state[2], pb.user_ptr, pb.user_items, S, n_threads)
         results.append((losses, state + [S]))
