@@ -22,7 +22,7 @@ Two views of the training ratings are used:
 Every pass is deterministic for any ``n_threads``: the SGD strata hold blocks
 that share no user and no item, the per-user and per-item passes write only
 their own row (partial error sums are added in a fixed order), and the SVD++
-epoch runs on one thread.
+lanes add their item steps in lane order.
 
 SVD++ (Koren 2008), the order of one epoch
 -----------------------------------------
@@ -36,15 +36,25 @@ the items of user ``u`` in ``user_items``. Users are visited in the epoch's
    g_u += e q_i, p_u += lr (e q_i - reg p_u), q_i += lr (e z - reg q_i), all
    right-hand sides taken before the update (g_u starts at 0; s_u stays fixed
    during the user: the y steps come after);
-3. for each j in N(u): y_j += lr_y (|N(u)|^-½ g_u - reg_y y_j).
+3. for each j in N(u): y_j = (1 - lr_y reg_y)^|N(u)| y_j + lr_y |N(u)|^-½ g_u.
+
+Step 3 is Surprise's per-rating y rule summed over the user's ratings: the
+gradients add up to |N(u)|^-½ g_u, and the penalty, which Koren's objective
+charges for every y_j of N(u) at every rating of u, shrinks y_j |N(u)| times
+(a plain "- reg_y y_j" once per user would regularize y far less than the
+model's objective does; ML-100K test RMSE 0.913 with it, 0.90 with this).
 
 So s_u is summed once per user and epoch and y_j moves once per (user, item)
 pair instead of once per rating of the user (Surprise's rule, which costs
 O(ratings × |N(u)| × k)): the epoch costs O(ratings × k). The next user sees
 the new y_j at once; deferring the y steps further (to the end of a stratum or
-of the epoch, which would let threads run users in parallel) turns them into
-a large batch step that oscillates (benchmarks/README.md), so the epoch runs
-on one thread.
+of the epoch) turns them into a large batch step that oscillates
+(docs/user_guide/models.rst).
+
+Threads come from *lanes* (``n_lanes > 1``, see :func:`svdpp_epoch`): runs of
+users that go in short rounds against the item rows as they were at the start
+of the round, their changes then added lane by lane in a fixed order, so the
+result depends on ``n_lanes`` and ``lane_ratings`` but never on ``n_threads``.
 
 NMF (Luo et al. 2014, as in Surprise)
 -------------------------------------
@@ -62,7 +72,7 @@ Surprise's ``baseline_als``).
 
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport calloc, free, malloc
-from libc.math cimport sqrt
+from libc.math cimport pow, sqrt
 from cython.parallel cimport prange
 
 ctypedef fused real_t:
@@ -86,10 +96,8 @@ cdef extern from "_models_kernel.h" nogil:
     void mfcym_add_d(double *s, const double *y, Py_ssize_t k)
     void mfcym_scale_f(float *s, float a, Py_ssize_t k)
     void mfcym_scale_d(double *s, double a, Py_ssize_t k)
-    void mfcym_y_step_f(float *y, const float *g, float norm, float lr, float reg,
-                        Py_ssize_t k)
-    void mfcym_y_step_d(double *y, const double *g, double norm, double lr, double reg,
-                        Py_ssize_t k)
+    void mfcym_y_step_f(float *y, const float *g, float decay, float step, Py_ssize_t k)
+    void mfcym_y_step_d(double *y, const double *g, double decay, double step, Py_ssize_t k)
     void mfcym_nmf_sums_f(float *num, float *den, const float *x, float r, float est,
                           Py_ssize_t k)
     void mfcym_nmf_sums_d(double *num, double *den, const double *x, double r, double est,
@@ -252,13 +260,14 @@ cdef double _svdpp_user(real_t *P, real_t *Q, real_t *Y, real_t *user_bias,
     """All of user ``u``'s SVD++ steps: s_u afresh, its ratings, then its y steps."""
     cdef Py_ssize_t t, f, i
     cdef Py_ssize_t n = user_ptr[u + 1] - user_ptr[u]
-    cdef real_t norm, err
+    cdef real_t norm, err, decay
     cdef real_t *bu = NULL
     cdef real_t *bi = NULL
     cdef double sse = 0.0
     if n == 0:
         return 0.0
     norm = <real_t>1 / sqrt(<real_t>n)
+    decay = <real_t>pow(<double>(1 - lr_y * reg_y), <double>n)
     for f in range(k):
         s[f] = 0
         g[f] = 0
@@ -280,9 +289,9 @@ cdef double _svdpp_user(real_t *P, real_t *Q, real_t *Y, real_t *user_bias,
         sse += <double>err * <double>err
     for t in range(user_ptr[u], user_ptr[u + 1]):
         if real_t is float:
-            mfcym_y_step_f(Y + <Py_ssize_t>user_items[t] * k, g, norm, lr_y, reg_y, k)
+            mfcym_y_step_f(Y + <Py_ssize_t>user_items[t] * k, g, decay, lr_y * norm, k)
         else:
-            mfcym_y_step_d(Y + <Py_ssize_t>user_items[t] * k, g, norm, lr_y, reg_y, k)
+            mfcym_y_step_d(Y + <Py_ssize_t>user_items[t] * k, g, decay, lr_y * norm, k)
     return sse
 
 
@@ -339,7 +348,7 @@ cdef void _svdpp_lane_round(Lanes *lanes, Py_ssize_t b, real_t *P, const real_t 
     copies and its own users' rows, so lanes can run in any order or at once.
     """
     cdef Py_ssize_t done = 0, u, n, t, f, slot, i
-    cdef real_t norm, err
+    cdef real_t norm, err, decay
     cdef real_t *s = work + b * 2 * k
     cdef real_t *g = s + k
     cdef real_t *bu = NULL
@@ -352,6 +361,7 @@ cdef void _svdpp_lane_round(Lanes *lanes, Py_ssize_t b, real_t *P, const real_t 
         if n == 0:
             continue
         norm = <real_t>1 / sqrt(<real_t>n)
+        decay = <real_t>pow(<double>(1 - lr_y * reg_y), <double>n)
         for f in range(k):
             s[f] = 0
             g[f] = 0
@@ -376,9 +386,9 @@ cdef void _svdpp_lane_round(Lanes *lanes, Py_ssize_t b, real_t *P, const real_t 
         for t in range(user_ptr[u], user_ptr[u + 1]):
             slot = b * cap + lanes.slot_of[b * n_items + user_items[t]]
             if real_t is float:
-                mfcym_y_step_f(WY + slot * k, g, norm, lr_y, reg_y, k)
+                mfcym_y_step_f(WY + slot * k, g, decay, lr_y * norm, k)
             else:
-                mfcym_y_step_d(WY + slot * k, g, norm, lr_y, reg_y, k)
+                mfcym_y_step_d(WY + slot * k, g, decay, lr_y * norm, k)
         done += n
     lanes.sse[b] += sse
 

@@ -89,12 +89,12 @@
         for (ptrdiff_t f = 0; f < k; ++f) s[f] *= a;                                   \
     }                                                                                  \
                                                                                        \
-    /* The deferred SVD++ y step of one (user, item) pair:                            \
-     * y += lr (norm g - reg y). */                                                   \
+    /* The SVD++ y step of one (user, item) pair: y = decay y + step g, where      \
+     * decay = (1 - lr_y reg_y)^|N(u)| and step = lr_y |N(u)|^-1/2 (see _models.pyx). */ \
     MFCYM_INLINE void mfcym_y_step_##S(T *MFCYM_RESTRICT y, const T *MFCYM_RESTRICT g, \
-                                       T norm, T lr, T reg, ptrdiff_t k) {             \
+                                       T decay, T step, ptrdiff_t k) {                 \
         MFCYM_PRAGMA(omp simd)                                                         \
-        for (ptrdiff_t f = 0; f < k; ++f) y[f] = y[f] + lr * (norm * g[f] - reg * y[f]); \
+        for (ptrdiff_t f = 0; f < k; ++f) y[f] = decay * y[f] + step * g[f];           \
     }                                                                                  \
                                                                                        \
     /* NMF sums of one rating: num += r x, den += est x. */                           \

@@ -112,6 +112,7 @@ def oracle_svdpp_epoch(pb, user_order, P, Q, Y, bu, bi, lr, reg, reg_b, lr_y, re
         if hi == lo:
             continue
         norm = 1.0 / np.sqrt(hi - lo)
+        decay = (1.0 - lr_y * reg_y) ** (hi - lo)
         s = np.zeros(P.shape[1], P.dtype)
         for j in pb.user_items[lo:hi]:
             s = s + Y[j]
@@ -132,7 +133,7 @@ def oracle_svdpp_epoch(pb, user_order, P, Q, Y, bu, bi, lr, reg, reg_b, lr_y, re
             Q[i] = q + lr * (err * (p + s) - reg * q)
             sse += err * err
         for j in pb.user_items[lo:hi]:
-            Y[j] = Y[j] + lr_y * (norm * g - reg_y * Y[j])
+            Y[j] = decay * Y[j] + (lr_y * norm) * g
     return sse
 
 
@@ -156,6 +157,7 @@ def oracle_svdpp_lanes_epoch(pb, user_order, P, Q, Y, bu, bi, lr, reg, reg_b, lr
                 if hi == lo:
                     continue
                 norm = 1.0 / np.sqrt(hi - lo)
+                decay = (1.0 - lr_y * reg_y) ** (hi - lo)
                 s = np.zeros(P.shape[1], P.dtype)
                 for j in pb.user_items[lo:hi]:
                     if j not in work:
@@ -180,7 +182,7 @@ def oracle_svdpp_lanes_epoch(pb, user_order, P, Q, Y, bu, bi, lr, reg, reg_b, lr
                     work[i][0] = q + lr * (err * (p + s) - reg * q)
                     lane_sse[b] += err * err
                 for j in pb.user_items[lo:hi]:
-                    work[j][1] = work[j][1] + lr_y * (norm * g - reg_y * work[j][1])
+                    work[j][1] = decay * work[j][1] + (lr_y * norm) * g
                 done += hi - lo
             rounds.append((work, start))
         for work, start in rounds:  # lane by lane, each lane's items in first-use order
