@@ -9,11 +9,11 @@ _P = npt.NDArray[np.int64]
 
 def svdpp_implicit_sums(Y: _R, user_ptr: _P, user_items: _I, S: _R, n_threads: int = ...) -> None: ...
 def svdpp_epoch(
-    P: _R, Q: _R, Y: _R, S: _R, user_bias: _R, item_bias: _R, users: _I, items: _I,
-    ratings: _R, chunk_bounds: _P, block_chunks: _P, visit_order: _P, strata: _P,
-    stride: int, user_ptr: _P, user_items: _I, item_ptr: _P, item_users: _I,
-    global_mean: float, learning_rate: float, regularization: float,
-    bias_regularization: float, biased: bool, n_threads: int,
+    P: _R, Q: _R, Y: _R, user_bias: _R, item_bias: _R, user_ptr: _P, user_items: _I,
+    user_ratings: _R, user_order: _P, global_mean: float, learning_rate: float,
+    regularization: float, bias_regularization: float, implicit_learning_rate: float,
+    implicit_regularization: float, biased: bool, n_lanes: int = ..., lane_ratings: int = ...,
+    n_threads: int = ...,
 ) -> float: ...
 def svdpp_predict(
     P: _R, Q: _R, S: _R, user_bias: _R, item_bias: _R, users: _I, items: _I,
