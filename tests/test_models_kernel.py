@@ -593,3 +593,38 @@ def test_zero_factors_is_a_clear_error():
                             1)
     with pytest.raises(ValueError, match="at least one factor"):
         _nmf_kernel_epoch(pb, state[0], state[1], state[3], state[4], 0.06, 0.06, False, 1)
+
+
+# ---------------------------------------------------------------------------
+# Debug builds (MFCY_DEBUG=1): an index past validation is an IndexError
+# ---------------------------------------------------------------------------
+
+
+def _require_debug_build():
+    import mfcy._sgd as _sgd
+    from test_debug_build import require_debug_build
+
+    assert isinstance(_sgd.debug_build(), bool)
+    require_debug_build()
+
+
+@pytest.mark.parametrize("kernel", ["svdpp", "nmf", "als", "sgd"])
+def test_debug_build_catches_an_item_index_out_of_range(kernel):
+    _require_debug_build()
+    pb = Problem(seed=40)
+    bad = pb.n_items + 3
+    pb.user_items[4] = bad
+    pb.item_users[4] = pb.n_users + 3
+    pb.plan.items[4] = bad
+    P, Q, Y, bu, bi = _svdpp_state(pb, 3, np.float64)
+    with pytest.raises(IndexError):
+        if kernel == "svdpp":
+            _svdpp_kernel_epoch(pb, _orders(pb, 1)[0], [P, Q, Y, bu, bi], 0.01, 0.02, 0.02,
+                                0.01, 0.02, True, 1)
+        elif kernel == "nmf":
+            _nmf_kernel_epoch(pb, np.abs(P), np.abs(Q), bu, bi, 0.06, 0.06, True, 1)
+        elif kernel == "als":
+            _als(pb, bu, bi, 1)
+        else:
+            _models.baseline_sgd_epoch(bu, bi, *pb.layout(pb.draws(1)[0]), pb.mu, 0.01, 0.02,
+                                       1)
