@@ -182,6 +182,9 @@ def _extensions():
                   depends=["mfcy/_sgd_kernel.h", "mfcy/_sgd_real.h", "mfcy/_sgd_range.h"]),
         # The counting sorts of a fit's set-up.
         Extension("mfcy._layout", sources=["mfcy/_layout.pyx"]),
+        # The SVD++, NMF and baseline epochs and predictions.
+        Extension("mfcy._models", sources=["mfcy/_models.pyx"], include_dirs=["mfcy"],
+                  depends=["mfcy/_models_kernel.h"]),
     ]
     # force=True: the debug switch changes the generated C, not just the flags.
     return cythonize(extensions, compiler_directives=directives, force=True)

@@ -1,0 +1,977 @@
+# cython: language_level=3
+"""The compiled kernels of SVD++, non-negative MF and the baseline.
+
+Like :mod:`mfcy._sgd`, everything here trusts its inputs (shapes, dtypes,
+contiguity, index ranges, sortedness are the Python layer's job), runs one
+epoch per call in place and returns the summed squared error in double
+precision. A debug build (``MFCY_DEBUG=1``) touches every index through a
+bounds-checked access first, so an index that slipped past validation raises
+``IndexError`` instead of writing outside an array.
+
+Two views of the training ratings are used:
+
+* the **blocked layout** of :class:`mfcy._blocking.EpochPlan` (``users``,
+  ``items``, ``ratings``, ``chunk_bounds``, ``block_chunks`` and each epoch's
+  ``visit_order``, ``strata``, ``stride``), walked exactly as
+  :func:`mfcy._sgd.sgd_epoch` walks it, for the baseline's SGD epochs;
+* **CSR by user** (``user_ptr``, ``user_items``, ``user_ratings``: user ``u``'s
+  ratings are ``user_ptr[u]:user_ptr[u + 1]``, items increasing) and **CSR by
+  item** (``item_ptr``, ``item_users``, ``item_ratings``, users increasing),
+  for SVD++ and the per-user and per-item passes.
+
+Every pass is deterministic for any ``n_threads``: the SGD strata hold blocks
+that share no user and no item, the per-user and per-item passes write only
+their own row (partial error sums are added in a fixed order), and the SVD++
+lanes add their item steps in lane order.
+
+SVD++ (Koren 2008), the order of one epoch
+-----------------------------------------
+r̂ = μ + b_u + b_i + q_iᵀ (p_u + s_u), s_u = |N(u)|^-½ Σ_{j∈N(u)} y_j, N(u) =
+the items of user ``u`` in ``user_items``. Users are visited in the epoch's
+``user_order``, each user's ratings together:
+
+1. s_u is summed afresh from the current ``Y``;
+2. for each of the user's ratings, in storage order, with z = p_u + s_u and
+   e = r - r̂: b_u += lr (e - reg_bias b_u), b_i += lr (e - reg_bias b_i),
+   g_u += e q_i, p_u += lr (e q_i - reg p_u), q_i += lr (e z - reg q_i), all
+   right-hand sides taken before the update (g_u starts at 0; s_u stays fixed
+   during the user: the y steps come after);
+3. for each j in N(u): y_j = (1 - lr_y reg_y)^|N(u)| y_j + lr_y |N(u)|^-½ g_u.
+
+Step 3 is Surprise's per-rating y rule summed over the user's ratings: the
+gradients add up to |N(u)|^-½ g_u, and the penalty, which Koren's objective
+charges for every y_j of N(u) at every rating of u, shrinks y_j |N(u)| times
+(a plain "- reg_y y_j" once per user would regularize y far less than the
+model's objective does; ML-100K test RMSE 0.913 with it, 0.90 with this).
+
+So s_u is summed once per user and epoch and y_j moves once per (user, item)
+pair instead of once per rating of the user (Surprise's rule, which costs
+O(ratings × |N(u)| × k)): the epoch costs O(ratings × k). The next user sees
+the new y_j at once; deferring the y steps further (to the end of a stratum or
+of the epoch) turns them into a large batch step that oscillates
+(docs/user_guide/models.rst).
+
+Threads come from *lanes* (``n_lanes > 1``, see :func:`svdpp_epoch`): runs of
+users that go in short rounds against the item rows as they were at the start
+of the round, their changes then added lane by lane in a fixed order, so the
+result depends on ``n_lanes`` and ``lane_ratings`` but never on ``n_threads``.
+
+NMF (Luo et al. 2014, as in Surprise)
+-------------------------------------
+With r̂ = p_uᵀ q_i (+ μ + b_u + b_i when biased, the biases held fixed), for
+every factor f: p_uf ← p_uf · Σ_i q_if r_ui / (Σ_i q_if r̂_ui + |I_u| reg_u p_uf)
+and the same for q_if over the users of item i, both from the factors met on
+entry (a simultaneous update).
+
+Baseline
+--------
+r̂ = μ + b_u + b_i by SGD (:func:`baseline_sgd_epoch`, the blocked order) or by
+alternating least squares (:func:`baseline_als_epoch`: items, then users, as
+Surprise's ``baseline_als``).
+"""
+
+from libc.stdint cimport int32_t, int64_t
+from libc.stdlib cimport calloc, free, malloc
+from libc.math cimport pow, sqrt
+from cython.parallel cimport prange
+
+ctypedef fused real_t:
+    float
+    double
+
+ctypedef fused index_t:
+    int32_t
+    int64_t
+
+cdef extern from "_models_kernel.h" nogil:
+    float mfcym_dot_f(const float *a, const float *b, Py_ssize_t k)
+    double mfcym_dot_d(const double *a, const double *b, Py_ssize_t k)
+    float mfcym_svdpp_step_f(float *p, float *q, const float *s, float *g, float *bu,
+                             float *bi, float r, float mu, float lr, float reg,
+                             float reg_bias, int biased, Py_ssize_t k)
+    double mfcym_svdpp_step_d(double *p, double *q, const double *s, double *g, double *bu,
+                              double *bi, double r, double mu, double lr, double reg,
+                              double reg_bias, int biased, Py_ssize_t k)
+    void mfcym_add_f(float *s, const float *y, Py_ssize_t k)
+    void mfcym_add_d(double *s, const double *y, Py_ssize_t k)
+    void mfcym_scale_f(float *s, float a, Py_ssize_t k)
+    void mfcym_scale_d(double *s, double a, Py_ssize_t k)
+    void mfcym_y_step_f(float *y, const float *g, float decay, float step, Py_ssize_t k)
+    void mfcym_y_step_d(double *y, const double *g, double decay, double step, Py_ssize_t k)
+    void mfcym_nmf_sums_f(float *num, float *den, const float *x, float r, float est,
+                          Py_ssize_t k)
+    void mfcym_nmf_sums_d(double *num, double *den, const double *x, double r, double est,
+                          Py_ssize_t k)
+    void mfcym_nmf_apply_f(float *x, const float *num, const float *den, float reg_n,
+                           Py_ssize_t k)
+    void mfcym_nmf_apply_d(double *x, const double *num, const double *den, double reg_n,
+                           Py_ssize_t k)
+    int MFCY_DEBUG_BUILD
+
+
+# ---------------------------------------------------------------------------
+# Type dispatch of the C row functions
+# ---------------------------------------------------------------------------
+
+cdef inline real_t _dot(const real_t *a, const real_t *b, Py_ssize_t k) noexcept nogil:
+    if real_t is float:
+        return mfcym_dot_f(a, b, k)
+    else:
+        return mfcym_dot_d(a, b, k)
+
+
+cdef inline void _add(real_t *s, const real_t *y, Py_ssize_t k) noexcept nogil:
+    if real_t is float:
+        mfcym_add_f(s, y, k)
+    else:
+        mfcym_add_d(s, y, k)
+
+
+cdef inline void _scale(real_t *s, real_t a, Py_ssize_t k) noexcept nogil:
+    if real_t is float:
+        mfcym_scale_f(s, a, k)
+    else:
+        mfcym_scale_d(s, a, k)
+
+
+cdef inline void _nmf_sums(real_t *num, real_t *den, const real_t *x, real_t r, real_t est,
+                           Py_ssize_t k) noexcept nogil:
+    if real_t is float:
+        mfcym_nmf_sums_f(num, den, x, r, est, k)
+    else:
+        mfcym_nmf_sums_d(num, den, x, r, est, k)
+
+
+cdef inline void _nmf_apply(real_t *x, const real_t *num, const real_t *den, real_t reg_n,
+                            Py_ssize_t k) noexcept nogil:
+    if real_t is float:
+        mfcym_nmf_apply_f(x, num, den, reg_n, k)
+    else:
+        mfcym_nmf_apply_d(x, num, den, reg_n, k)
+
+
+cdef inline double _nothing(double x) noexcept nogil:
+    return x
+
+
+# ---------------------------------------------------------------------------
+# Debug builds: touch every index through a bounds-checked access
+# ---------------------------------------------------------------------------
+
+cdef int _touch_rows(const real_t[:, ::1] A, const index_t[::1] index) except -1 nogil:
+    """Debug builds only: ``IndexError`` for an index outside ``A``'s rows."""
+    cdef Py_ssize_t t
+    cdef double touched = 0.0
+    if A.shape[1] == 0:
+        return 0
+    for t in range(index.shape[0]):
+        touched += A[index[t], 0]
+    _nothing(touched)
+    return 0
+
+
+cdef int _touch_bias(const real_t[::1] b, const index_t[::1] index) except -1 nogil:
+    """Debug builds only: ``IndexError`` for an index outside ``b``."""
+    cdef Py_ssize_t t
+    cdef double touched = 0.0
+    for t in range(index.shape[0]):
+        touched += b[index[t]]
+    _nothing(touched)
+    return 0
+
+
+cdef int _touch_ptr(const int64_t[::1] ptr, Py_ssize_t length) except -1 nogil:
+    """Debug builds only: ``IndexError`` for an offset past ``length`` entries."""
+    cdef Py_ssize_t t
+    for t in range(ptr.shape[0]):
+        if ptr[t] < 0 or ptr[t] > length or (t and ptr[t] < ptr[t - 1]):
+            with gil:
+                raise IndexError(f"offset {ptr[t]} at {t} is not a valid CSR offset "
+                                 f"into {length} entries")
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# SVD++
+# ---------------------------------------------------------------------------
+
+cdef void _implicit_user(const real_t *Y, const int64_t *user_ptr, const index_t *user_items,
+                         real_t *S, Py_ssize_t u, Py_ssize_t k) noexcept nogil:
+    """s_u = |N(u)|^-½ Σ_{j∈N(u)} y_j, summed in the order of ``user_items``."""
+    cdef real_t *s = S + u * k
+    cdef Py_ssize_t t, f
+    cdef Py_ssize_t n = user_ptr[u + 1] - user_ptr[u]
+    for f in range(k):
+        s[f] = 0
+    for t in range(user_ptr[u], user_ptr[u + 1]):
+        _add(s, Y + <Py_ssize_t>user_items[t] * k, k)
+    if n > 0:
+        _scale(s, <real_t>1 / sqrt(<real_t>n), k)
+
+
+cdef void _implicit_all(const real_t *Y, const int64_t *user_ptr, const index_t *user_items,
+                        real_t *S, Py_ssize_t n_users, Py_ssize_t k,
+                        int n_threads) noexcept nogil:
+    cdef Py_ssize_t u
+    if n_threads <= 1:
+        for u in range(n_users):
+            _implicit_user(Y, user_ptr, user_items, S, u, k)
+    else:
+        for u in prange(n_users, schedule="static", num_threads=n_threads):
+            _implicit_user(Y, user_ptr, user_items, S, u, k)
+
+
+def svdpp_implicit_sums(const real_t[:, ::1] Y, const int64_t[::1] user_ptr,
+                        const index_t[::1] user_items, real_t[:, ::1] S, int n_threads=1):
+    """Fill ``S`` with the implicit sums s_u = |N(u)|^-½ Σ_{j∈N(u)} y_j.
+
+    Parameters
+    ----------
+    Y : (n_items, k) float32 or float64, C-contiguous
+        The implicit item factors.
+    user_ptr : int64, (n_users + 1,)
+        User ``u``'s items are ``user_items[user_ptr[u]:user_ptr[u + 1]]``.
+    user_items : 1-D int32 or int64
+    S : (n_users, k), same dtype as ``Y``
+        Written in place; a user without items gets 0.
+    n_threads : int
+        Does not change the result.
+    """
+    cdef Py_ssize_t k = Y.shape[1]
+    cdef Py_ssize_t n_users = S.shape[0]
+    if MFCY_DEBUG_BUILD:
+        _touch_ptr(user_ptr, user_items.shape[0])
+        _touch_rows(Y, user_items)
+        if user_ptr.shape[0] != n_users + 1:
+            raise IndexError("user_ptr must have n_users + 1 entries")
+    if n_users == 0 or k == 0:
+        return
+    with nogil:
+        _implicit_all(&Y[0, 0] if Y.shape[0] else NULL, &user_ptr[0],
+                      &user_items[0] if user_items.shape[0] else NULL, &S[0, 0], n_users, k,
+                      n_threads)
+
+
+cdef double _svdpp_user(real_t *P, real_t *Q, real_t *Y, real_t *user_bias,
+                        real_t *item_bias, const int64_t *user_ptr, const index_t *user_items,
+                        const real_t *user_ratings, Py_ssize_t u, real_t *s, real_t *g,
+                        Py_ssize_t k, real_t mu, real_t lr, real_t reg, real_t reg_bias,
+                        real_t lr_y, real_t reg_y, bint biased) noexcept nogil:
+    """All of user ``u``'s SVD++ steps: s_u afresh, its ratings, then its y steps."""
+    cdef Py_ssize_t t, f, i
+    cdef Py_ssize_t n = user_ptr[u + 1] - user_ptr[u]
+    cdef real_t norm, err, decay
+    cdef real_t *bu = NULL
+    cdef real_t *bi = NULL
+    cdef double sse = 0.0
+    if n == 0:
+        return 0.0
+    norm = <real_t>1 / sqrt(<real_t>n)
+    decay = <real_t>pow(<double>(1 - lr_y * reg_y), <double>n)
+    for f in range(k):
+        s[f] = 0
+        g[f] = 0
+    for t in range(user_ptr[u], user_ptr[u + 1]):
+        _add(s, Y + <Py_ssize_t>user_items[t] * k, k)
+    _scale(s, norm, k)
+    if biased:
+        bu = user_bias + u
+    for t in range(user_ptr[u], user_ptr[u + 1]):
+        i = user_items[t]
+        if biased:
+            bi = item_bias + i
+        if real_t is float:
+            err = mfcym_svdpp_step_f(P + u * k, Q + i * k, s, g, bu, bi, user_ratings[t], mu,
+                                     lr, reg, reg_bias, biased, k)
+        else:
+            err = mfcym_svdpp_step_d(P + u * k, Q + i * k, s, g, bu, bi, user_ratings[t], mu,
+                                     lr, reg, reg_bias, biased, k)
+        sse += <double>err * <double>err
+    for t in range(user_ptr[u], user_ptr[u + 1]):
+        if real_t is float:
+            mfcym_y_step_f(Y + <Py_ssize_t>user_items[t] * k, g, decay, lr_y * norm, k)
+        else:
+            mfcym_y_step_d(Y + <Py_ssize_t>user_items[t] * k, g, decay, lr_y * norm, k)
+    return sse
+
+
+cdef struct Lanes:
+    # Per lane b: slot_of[b * n_items + i] is item i's slot this round (-1: none);
+    # slot_item[b * cap + slot] its item; the working rows (W*) start as copies
+    # of the shared rows (S*) and take the lane's own steps.
+    int32_t *slot_of
+    int64_t *slot_item
+    Py_ssize_t *n_slots
+    Py_ssize_t *pos
+    Py_ssize_t *end
+    double *sse
+
+
+cdef Py_ssize_t _slot(Lanes *lanes, Py_ssize_t b, Py_ssize_t i, Py_ssize_t n_items,
+                      Py_ssize_t cap, const real_t *Q, const real_t *Y,
+                      const real_t *item_bias, real_t *WQ, real_t *SQ, real_t *WY, real_t *SY,
+                      real_t *Wb, real_t *Sb, bint biased, Py_ssize_t k) noexcept nogil:
+    """Item ``i``'s slot in lane ``b``, copying its shared rows in on first use."""
+    cdef Py_ssize_t slot = lanes.slot_of[b * n_items + i]
+    cdef Py_ssize_t f, base
+    if slot >= 0:
+        return slot
+    slot = lanes.n_slots[b]
+    lanes.n_slots[b] = slot + 1
+    lanes.slot_of[b * n_items + i] = <int32_t>slot
+    lanes.slot_item[b * cap + slot] = i
+    base = (b * cap + slot) * k
+    for f in range(k):
+        WQ[base + f] = Q[i * k + f]
+        SQ[base + f] = Q[i * k + f]
+        WY[base + f] = Y[i * k + f]
+        SY[base + f] = Y[i * k + f]
+    if biased:
+        Wb[b * cap + slot] = item_bias[i]
+        Sb[b * cap + slot] = item_bias[i]
+    return slot
+
+
+cdef void _svdpp_lane_round(Lanes *lanes, Py_ssize_t b, real_t *P, const real_t *Q,
+                            const real_t *Y, real_t *user_bias, const real_t *item_bias,
+                            const int64_t *user_ptr, const index_t *user_items,
+                            const real_t *user_ratings, const int64_t *user_order,
+                            real_t *WQ, real_t *SQ, real_t *WY, real_t *SY, real_t *Wb,
+                            real_t *Sb, real_t *work, Py_ssize_t n_items, Py_ssize_t cap,
+                            Py_ssize_t lane_ratings, Py_ssize_t k, real_t mu, real_t lr,
+                            real_t reg, real_t reg_bias, real_t lr_y, real_t reg_y,
+                            bint biased) noexcept nogil:
+    """Lane ``b``'s users of one round: at least ``lane_ratings`` ratings, whole users.
+
+    The lane reads the shared item rows as they were at the start of the round
+    (plus its own steps, in its working copies) and writes only its working
+    copies and its own users' rows, so lanes can run in any order or at once.
+    """
+    cdef Py_ssize_t done = 0, u, n, t, f, slot, i
+    cdef real_t norm, err, decay
+    cdef real_t *s = work + b * 2 * k
+    cdef real_t *g = s + k
+    cdef real_t *bu = NULL
+    cdef real_t *bi = NULL
+    cdef double sse = 0.0
+    while lanes.pos[b] < lanes.end[b] and done < lane_ratings:
+        u = user_order[lanes.pos[b]]
+        lanes.pos[b] += 1
+        n = user_ptr[u + 1] - user_ptr[u]
+        if n == 0:
+            continue
+        norm = <real_t>1 / sqrt(<real_t>n)
+        decay = <real_t>pow(<double>(1 - lr_y * reg_y), <double>n)
+        for f in range(k):
+            s[f] = 0
+            g[f] = 0
+        for t in range(user_ptr[u], user_ptr[u + 1]):
+            slot = _slot(lanes, b, user_items[t], n_items, cap, Q, Y, item_bias, WQ, SQ, WY,
+                         SY, Wb, Sb, biased, k)
+            _add(s, WY + (b * cap + slot) * k, k)
+        _scale(s, norm, k)
+        if biased:
+            bu = user_bias + u
+        for t in range(user_ptr[u], user_ptr[u + 1]):
+            slot = b * cap + lanes.slot_of[b * n_items + user_items[t]]
+            if biased:
+                bi = Wb + slot
+            if real_t is float:
+                err = mfcym_svdpp_step_f(P + u * k, WQ + slot * k, s, g, bu, bi,
+                                         user_ratings[t], mu, lr, reg, reg_bias, biased, k)
+            else:
+                err = mfcym_svdpp_step_d(P + u * k, WQ + slot * k, s, g, bu, bi,
+                                         user_ratings[t], mu, lr, reg, reg_bias, biased, k)
+            sse += <double>err * <double>err
+        for t in range(user_ptr[u], user_ptr[u + 1]):
+            slot = b * cap + lanes.slot_of[b * n_items + user_items[t]]
+            if real_t is float:
+                mfcym_y_step_f(WY + slot * k, g, decay, lr_y * norm, k)
+            else:
+                mfcym_y_step_d(WY + slot * k, g, decay, lr_y * norm, k)
+        done += n
+    lanes.sse[b] += sse
+
+
+cdef void _reduce_lanes(Lanes *lanes, Py_ssize_t n_lanes, real_t *Q, real_t *Y,
+                        real_t *item_bias, const real_t *WQ, const real_t *SQ,
+                        const real_t *WY, const real_t *SY, const real_t *Wb,
+                        const real_t *Sb, Py_ssize_t n_items, Py_ssize_t cap, bint biased,
+                        Py_ssize_t k) noexcept nogil:
+    """Add each lane's steps (working row - its start) to the shared rows, lane by lane."""
+    cdef Py_ssize_t b, slot, f, base
+    cdef int64_t i
+    for b in range(n_lanes):
+        for slot in range(lanes.n_slots[b]):
+            i = lanes.slot_item[b * cap + slot]
+            base = (b * cap + slot) * k
+            for f in range(k):
+                Q[i * k + f] = Q[i * k + f] + (WQ[base + f] - SQ[base + f])
+                Y[i * k + f] = Y[i * k + f] + (WY[base + f] - SY[base + f])
+            if biased:
+                item_bias[i] = item_bias[i] + (Wb[b * cap + slot] - Sb[b * cap + slot])
+            lanes.slot_of[b * n_items + i] = -1
+        lanes.n_slots[b] = 0
+
+
+cdef double _svdpp_epoch_lanes(real_t[:, ::1] P, real_t[:, ::1] Q, real_t[:, ::1] Y,
+                               real_t[::1] user_bias, real_t[::1] item_bias,
+                               const int64_t[::1] user_ptr, const index_t[::1] user_items,
+                               const real_t[::1] user_ratings, const int64_t[::1] user_order,
+                               real_t mu, real_t lr, real_t reg, real_t reg_bias, real_t lr_y,
+                               real_t reg_y, bint biased, Py_ssize_t n_lanes,
+                               Py_ssize_t lane_ratings, int n_threads) except? -1.0:
+    """The lanes of :func:`svdpp_epoch` (``n_lanes > 1``)."""
+    cdef Py_ssize_t n_users = P.shape[0], n_items = Q.shape[0], k = P.shape[1]
+    cdef Py_ssize_t n_order = user_order.shape[0]
+    cdef Py_ssize_t b, u, max_n = 0, cap, busy
+    cdef double total = 0.0
+    cdef Lanes lanes
+    cdef real_t *ub0 = &user_bias[0] if user_bias.shape[0] else NULL
+    cdef real_t *ib0 = &item_bias[0] if item_bias.shape[0] else NULL
+    for u in range(n_users):
+        max_n = max(max_n, user_ptr[u + 1] - user_ptr[u])
+    cap = lane_ratings + max_n
+    lanes.slot_of = <int32_t *>malloc(n_lanes * n_items * sizeof(int32_t))
+    lanes.slot_item = <int64_t *>malloc(n_lanes * cap * sizeof(int64_t))
+    lanes.n_slots = <Py_ssize_t *>calloc(n_lanes, sizeof(Py_ssize_t))
+    lanes.pos = <Py_ssize_t *>malloc(n_lanes * sizeof(Py_ssize_t))
+    lanes.end = <Py_ssize_t *>malloc(n_lanes * sizeof(Py_ssize_t))
+    lanes.sse = <double *>calloc(n_lanes, sizeof(double))
+    # Working and start copies of Q rows, Y rows and item biases; s and g per lane.
+    cdef real_t *rows = <real_t *>malloc((4 * n_lanes * cap * k + 2 * n_lanes * cap
+                                          + 2 * n_lanes * k) * sizeof(real_t))
+    cdef real_t *WQ = rows
+    cdef real_t *SQ = WQ + n_lanes * cap * k
+    cdef real_t *WY = SQ + n_lanes * cap * k
+    cdef real_t *SY = WY + n_lanes * cap * k
+    cdef real_t *Wb = SY + n_lanes * cap * k
+    cdef real_t *Sb = Wb + n_lanes * cap
+    cdef real_t *work = Sb + n_lanes * cap
+    try:
+        if (lanes.slot_of == NULL or lanes.slot_item == NULL or lanes.n_slots == NULL
+                or lanes.pos == NULL or lanes.end == NULL or lanes.sse == NULL
+                or rows == NULL):
+            raise MemoryError()
+        with nogil:
+            for b in range(n_lanes * n_items):
+                lanes.slot_of[b] = -1
+            for b in range(n_lanes):
+                lanes.pos[b] = b * n_order // n_lanes
+                lanes.end[b] = (b + 1) * n_order // n_lanes
+            while True:
+                busy = 0
+                for b in range(n_lanes):
+                    if lanes.pos[b] < lanes.end[b]:
+                        busy += 1
+                if busy == 0:
+                    break
+                if n_threads <= 1:
+                    for b in range(n_lanes):
+                        _svdpp_lane_round(&lanes, b, &P[0, 0], &Q[0, 0], &Y[0, 0], ub0, ib0,
+                                          &user_ptr[0], &user_items[0], &user_ratings[0],
+                                          &user_order[0], WQ, SQ, WY, SY, Wb, Sb, work,
+                                          n_items, cap, lane_ratings, k, mu, lr, reg,
+                                          reg_bias, lr_y, reg_y, biased)
+                else:
+                    for b in prange(n_lanes, schedule="dynamic", chunksize=1,
+                                    num_threads=n_threads):
+                        _svdpp_lane_round(&lanes, b, &P[0, 0], &Q[0, 0], &Y[0, 0], ub0, ib0,
+                                          &user_ptr[0], &user_items[0], &user_ratings[0],
+                                          &user_order[0], WQ, SQ, WY, SY, Wb, Sb, work,
+                                          n_items, cap, lane_ratings, k, mu, lr, reg,
+                                          reg_bias, lr_y, reg_y, biased)
+                _reduce_lanes(&lanes, n_lanes, &Q[0, 0], &Y[0, 0], ib0, WQ, SQ, WY, SY, Wb,
+                              Sb, n_items, cap, biased, k)
+            for b in range(n_lanes):
+                total += lanes.sse[b]
+    finally:
+        free(lanes.slot_of)
+        free(lanes.slot_item)
+        free(lanes.n_slots)
+        free(lanes.pos)
+        free(lanes.end)
+        free(lanes.sse)
+        free(rows)
+    return total
+
+
+def svdpp_epoch(real_t[:, ::1] P, real_t[:, ::1] Q, real_t[:, ::1] Y,
+                real_t[::1] user_bias, real_t[::1] item_bias,
+                const int64_t[::1] user_ptr, const index_t[::1] user_items,
+                const real_t[::1] user_ratings, const int64_t[::1] user_order,
+                double global_mean, double learning_rate, double regularization,
+                double bias_regularization, double implicit_learning_rate,
+                double implicit_regularization, bint biased, Py_ssize_t n_lanes=1,
+                Py_ssize_t lane_ratings=1024, int n_threads=1):
+    """Run one SVD++ epoch in place, user by user; return the summed squared error.
+
+    The order is the one of the module docstring: for each user of
+    ``user_order``, s_u from the current ``Y``, then the user's ratings in
+    storage order (biases, p, q, the gradient sum g_u), then one y step for
+    each of the user's items.
+
+    Parameters
+    ----------
+    P, Q, Y : (n_users, k), (n_items, k), (n_items, k) C-contiguous float32 or float64
+        User factors, item factors and implicit item factors, updated in place.
+    user_bias, item_bias : 1-D, same dtype
+        Updated in place when ``biased`` (may be length 0 otherwise).
+    user_ptr, user_items, user_ratings
+        The ratings as CSR by user; N(u) is the user's items.
+    user_order : int64, (n_users,)
+        The order of the users this epoch (a permutation, drawn from the seed).
+    global_mean, learning_rate, regularization, bias_regularization : float
+    implicit_learning_rate, implicit_regularization : float
+        Step size and regularization of the y steps.
+    biased : bool
+    n_lanes : int
+        1: every step lands at once (one thread). More: ``user_order`` is cut
+        into ``n_lanes`` equal runs of users, and the epoch goes in rounds in
+        which every lane takes its next whole users (``lane_ratings`` ratings
+        or a few more) against the item rows as they were at the start of the
+        round; the lanes' item steps are then added lane by lane. Lanes run in
+        parallel; the result depends on ``n_lanes`` and ``lane_ratings``,
+        never on ``n_threads``.
+    lane_ratings : int
+    n_threads : int
+        Threads running the lanes of a round; does not change the result.
+
+    Returns
+    -------
+    float
+        Sum over the ratings of the squared error met before each update.
+    """
+    cdef Py_ssize_t n_users = P.shape[0]
+    cdef Py_ssize_t k = P.shape[1]
+    cdef Py_ssize_t m
+    cdef double total = 0.0
+    cdef real_t mu = <real_t>(global_mean if biased else 0.0)
+    cdef real_t lr = <real_t>learning_rate
+    cdef real_t reg = <real_t>regularization
+    cdef real_t reg_bias = <real_t>bias_regularization
+    cdef real_t lr_y = <real_t>implicit_learning_rate
+    cdef real_t reg_y = <real_t>implicit_regularization
+    cdef real_t *ub0 = &user_bias[0] if user_bias.shape[0] else NULL
+    cdef real_t *ib0 = &item_bias[0] if item_bias.shape[0] else NULL
+    cdef real_t *work
+    if k == 0:
+        raise ValueError("SVD++ needs at least one factor")
+    if MFCY_DEBUG_BUILD:
+        _touch_ptr(user_ptr, user_items.shape[0])
+        _touch_rows(Q, user_items)
+        _touch_rows(Y, user_items)
+        _touch_rows(P, user_order)
+        if biased:
+            _touch_bias(item_bias, user_items)
+            _touch_bias(user_bias, user_order)
+        if user_ptr.shape[0] != n_users + 1 or user_ratings.shape[0] != user_items.shape[0]:
+            raise IndexError("user_ptr must have n_users + 1 entries, user_ratings one per item")
+    if user_items.shape[0] == 0:
+        return 0.0
+    if n_lanes > 1:
+        return _svdpp_epoch_lanes(P, Q, Y, user_bias, item_bias, user_ptr, user_items,
+                                  user_ratings, user_order, mu, lr, reg, reg_bias, lr_y,
+                                  reg_y, biased, n_lanes, max(lane_ratings, 1), n_threads)
+    work = <real_t *>malloc(2 * k * sizeof(real_t))
+    if work == NULL:
+        raise MemoryError()
+    try:
+        with nogil:
+            for m in range(user_order.shape[0]):
+                total += _svdpp_user(&P[0, 0], &Q[0, 0], &Y[0, 0], ub0, ib0, &user_ptr[0],
+                                     &user_items[0], &user_ratings[0], user_order[m], work,
+                                     work + k, k, mu, lr, reg, reg_bias, lr_y, reg_y, biased)
+    finally:
+        free(work)
+    return total
+
+
+def svdpp_predict(const real_t[:, ::1] P, const real_t[:, ::1] Q, const real_t[:, ::1] S,
+                  const real_t[::1] user_bias, const real_t[::1] item_bias,
+                  const index_t[::1] users, const index_t[::1] items,
+                  double global_mean, bint biased, real_t[::1] out):
+    """Fill ``out`` with μ + b_u + b_i + q_iᵀ (p_u + s_u) for (user, item) index pairs.
+
+    ``S`` holds the implicit sums (:func:`svdpp_implicit_sums`). An index of
+    ``-1`` marks an id unseen in training: it contributes neither factors nor a
+    bias (as in :func:`mfcy._sgd.predict_pairs`), so the prediction falls back
+    to the global mean plus the known side's bias; for an unbiased model the
+    factor term of a known pair replaces ``global_mean``.
+    """
+    cdef Py_ssize_t n = users.shape[0]
+    cdef Py_ssize_t k = P.shape[1]
+    cdef Py_ssize_t t, f
+    cdef index_t u, i
+    cdef double value, acc
+    with nogil:
+        for t in range(n):
+            u = users[t]
+            i = items[t]
+            value = global_mean
+            if biased:
+                if u >= 0:
+                    value += user_bias[u]
+                if i >= 0:
+                    value += item_bias[i]
+            if u >= 0 and i >= 0:
+                if not biased:
+                    value = 0.0
+                acc = 0.0
+                for f in range(k):
+                    acc += Q[i, f] * (P[u, f] + S[u, f])
+                value += acc
+            out[t] = <real_t>value
+
+
+# ---------------------------------------------------------------------------
+# NMF
+# ---------------------------------------------------------------------------
+
+cdef double _nmf_sums_row(const real_t *X, const real_t *x, const int64_t *ptr,
+                          const index_t *other, const real_t *ratings,
+                          const real_t *own_bias, const real_t *other_bias, Py_ssize_t row,
+                          real_t mu, bint biased, real_t *num, real_t *den,
+                          Py_ssize_t k) noexcept nogil:
+    """NMF sums of one row (a user over its items, or an item over its users).
+
+    ``x`` is the row's own factor vector, ``X`` the other side's factors.
+    Returns the row's summed squared error.
+    """
+    cdef Py_ssize_t t, f
+    cdef index_t o
+    cdef real_t est, err
+    cdef double sse = 0.0
+    cdef const real_t *y
+    for f in range(k):
+        num[f] = 0
+        den[f] = 0
+    for t in range(ptr[row], ptr[row + 1]):
+        o = other[t]
+        y = X + <Py_ssize_t>o * k
+        est = _dot(x, y, k)
+        if biased:
+            est = mu + own_bias[row] + other_bias[o] + est
+        err = ratings[t] - est
+        sse += <double>err * <double>err
+        _nmf_sums(num, den, y, ratings[t], est, k)
+    return sse
+
+
+def nmf_epoch(real_t[:, ::1] P, real_t[:, ::1] Q,
+              const real_t[::1] user_bias, const real_t[::1] item_bias,
+              const int64_t[::1] user_ptr, const index_t[::1] user_items,
+              const real_t[::1] user_ratings, const int64_t[::1] item_ptr,
+              const index_t[::1] item_users, const real_t[::1] item_ratings,
+              double global_mean, double user_regularization, double item_regularization,
+              bint biased, int n_threads):
+    """One epoch of NMF's multiplicative updates in place; return the summed squared error.
+
+    Both factor matrices move at once from the values met on entry:
+    ``p_uf *= Σ_i q_if r_ui / (Σ_i q_if r̂_ui + |I_u| reg_u p_uf)`` and the same
+    for ``q_if`` over the item's users, where that denominator is positive
+    (otherwise the factor keeps its value); a negative result (possible only
+    with biases or negative ratings) is set to 0, so non-negative factors stay
+    non-negative.
+
+    Parameters
+    ----------
+    P, Q : (n_users, k), (n_items, k) C-contiguous float32 or float64
+        Non-negative factors, updated in place.
+    user_bias, item_bias : 1-D, same dtype
+        Used, not updated, when ``biased`` (may be length 0 otherwise).
+    user_ptr, user_items, user_ratings
+        The ratings as CSR by user.
+    item_ptr, item_users, item_ratings
+        The same ratings as CSR by item.
+    global_mean : float
+        Used when ``biased``.
+    user_regularization, item_regularization : float
+    biased : bool
+    n_threads : int
+        Does not change the result.
+
+    Returns
+    -------
+    float
+        Summed squared error of the factors met on entry.
+    """
+    cdef Py_ssize_t n_users = P.shape[0], n_items = Q.shape[0]
+    cdef Py_ssize_t k = P.shape[1]
+    cdef Py_ssize_t u, j
+    cdef real_t mu = <real_t>global_mean
+    cdef real_t reg_u = <real_t>user_regularization
+    cdef real_t reg_i = <real_t>item_regularization
+    cdef real_t *p0 = &P[0, 0] if n_users and k else NULL
+    cdef real_t *q0 = &Q[0, 0] if n_items and k else NULL
+    cdef const real_t *ub0 = &user_bias[0] if user_bias.shape[0] else NULL
+    cdef const real_t *ib0 = &item_bias[0] if item_bias.shape[0] else NULL
+    cdef const index_t *ui0 = &user_items[0] if user_items.shape[0] else NULL
+    cdef const real_t *ur0 = &user_ratings[0] if user_ratings.shape[0] else NULL
+    cdef const index_t *iu0 = &item_users[0] if item_users.shape[0] else NULL
+    cdef const real_t *ir0 = &item_ratings[0] if item_ratings.shape[0] else NULL
+    cdef real_t *sums
+    cdef double *user_sse
+    cdef double total = 0.0
+    if k == 0:
+        raise ValueError("NMF needs at least one factor")
+    if MFCY_DEBUG_BUILD:
+        _touch_ptr(user_ptr, user_items.shape[0])
+        _touch_ptr(item_ptr, item_users.shape[0])
+        _touch_rows(Q, user_items)
+        _touch_rows(P, item_users)
+        if biased:
+            _touch_bias(item_bias, user_items)
+            _touch_bias(user_bias, item_users)
+        if user_ptr.shape[0] != n_users + 1 or item_ptr.shape[0] != n_items + 1:
+            raise IndexError("user_ptr / item_ptr must have n_users + 1 / n_items + 1 entries")
+    if user_ratings.shape[0] == 0:
+        return 0.0
+    # Numerators and denominators of every row of both sides (the item step must
+    # wait for the user step to have read the old Q, and the other way round).
+    sums = <real_t *>malloc(max(2 * (n_users + n_items) * k, 1) * sizeof(real_t))
+    user_sse = <double *>malloc(max(n_users, 1) * sizeof(double))
+    if sums == NULL or user_sse == NULL:
+        free(sums)
+        free(user_sse)
+        raise MemoryError()
+    try:
+        with nogil:
+            for u in prange(n_users, schedule="static", num_threads=max(n_threads, 1)):
+                user_sse[u] = _nmf_sums_row(q0, p0 + u * k, &user_ptr[0], ui0, ur0, ub0, ib0,
+                                            u, mu, biased, sums + 2 * u * k,
+                                            sums + (2 * u + 1) * k, k)
+            for j in prange(n_items, schedule="static", num_threads=max(n_threads, 1)):
+                _nmf_sums_row(p0, q0 + j * k, &item_ptr[0], iu0, ir0, ib0, ub0, j, mu,
+                              biased, sums + 2 * (n_users + j) * k,
+                              sums + (2 * (n_users + j) + 1) * k, k)
+            for u in prange(n_users, schedule="static", num_threads=max(n_threads, 1)):
+                _nmf_apply(p0 + u * k, sums + 2 * u * k, sums + (2 * u + 1) * k,
+                           reg_u * <real_t>(user_ptr[u + 1] - user_ptr[u]), k)
+            for j in prange(n_items, schedule="static", num_threads=max(n_threads, 1)):
+                _nmf_apply(q0 + j * k, sums + 2 * (n_users + j) * k,
+                           sums + (2 * (n_users + j) + 1) * k,
+                           reg_i * <real_t>(item_ptr[j + 1] - item_ptr[j]), k)
+            for u in range(n_users):
+                total += user_sse[u]
+    finally:
+        free(sums)
+        free(user_sse)
+    return total
+
+
+def nmf_predict(const real_t[:, ::1] P, const real_t[:, ::1] Q,
+                const real_t[::1] user_bias, const real_t[::1] item_bias,
+                const index_t[::1] users, const index_t[::1] items,
+                double global_mean, bint biased, real_t[::1] out):
+    """Fill ``out`` with p_uᵀ q_i (+ μ + b_u + b_i when biased) for index pairs.
+
+    An index of ``-1`` (an id unseen in training) contributes neither factors
+    nor a bias: the prediction is then ``global_mean`` (plus the known side's
+    bias when biased) -- pass the global mean to fall back to it, as Surprise
+    does.
+    """
+    cdef Py_ssize_t n = users.shape[0]
+    cdef Py_ssize_t k = P.shape[1]
+    cdef Py_ssize_t t, f
+    cdef index_t u, i
+    cdef double value, acc
+    with nogil:
+        for t in range(n):
+            u = users[t]
+            i = items[t]
+            value = global_mean
+            if biased:
+                if u >= 0:
+                    value += user_bias[u]
+                if i >= 0:
+                    value += item_bias[i]
+            if u >= 0 and i >= 0:
+                if not biased:
+                    value = 0.0
+                acc = 0.0
+                for f in range(k):
+                    acc += P[u, f] * Q[i, f]
+                value += acc
+            out[t] = <real_t>value
+
+
+# ---------------------------------------------------------------------------
+# Baseline
+# ---------------------------------------------------------------------------
+
+cdef double _baseline_block(real_t *user_bias, real_t *item_bias, const index_t *users,
+                            const index_t *items, const real_t *ratings,
+                            const int64_t *chunk_bounds, const int64_t *block_chunks,
+                            const int64_t *visit_order, Py_ssize_t block, Py_ssize_t stride,
+                            real_t mu, real_t lr, real_t reg) noexcept nogil:
+    cdef Py_ssize_t j, c, start, n, m, t, step, pos
+    cdef index_t u, i
+    cdef real_t err, bu, bi
+    cdef double sse = 0.0
+    for j in range(block_chunks[block], block_chunks[block + 1]):
+        c = visit_order[j]
+        start = chunk_bounds[c]
+        n = chunk_bounds[c + 1] - start
+        if n <= 0:
+            continue
+        step = stride % n
+        t = 0
+        for m in range(n):
+            pos = start + t
+            u = users[pos]
+            i = items[pos]
+            bu = user_bias[u]
+            bi = item_bias[i]
+            err = ratings[pos] - (mu + bu + bi)
+            user_bias[u] = bu + lr * (err - reg * bu)
+            item_bias[i] = bi + lr * (err - reg * bi)
+            sse += <double>err * <double>err
+            t += step
+            if t >= n:
+                t -= n
+    return sse
+
+
+def baseline_sgd_epoch(real_t[::1] user_bias, real_t[::1] item_bias,
+                       const index_t[::1] users, const index_t[::1] items,
+                       const real_t[::1] ratings, const int64_t[::1] chunk_bounds,
+                       const int64_t[::1] block_chunks, const int64_t[::1] visit_order,
+                       const int64_t[::1] strata, Py_ssize_t stride, double global_mean,
+                       double learning_rate, double regularization, int n_threads):
+    """One SGD epoch of r̂ = μ + b_u + b_i in place; return the summed squared error.
+
+    For every rating in the blocked order (as :func:`mfcy._sgd.sgd_epoch`),
+    e = r - r̂, b_u += lr (e - reg b_u), b_i += lr (e - reg b_i), both from the
+    values met on entry. The error sum is the one met before each update.
+    ``n_threads`` does not change the result.
+    """
+    cdef Py_ssize_t n_blocks = strata.shape[0]
+    cdef Py_ssize_t s, a, block
+    cdef double total = 0.0
+    cdef real_t mu = <real_t>global_mean
+    cdef real_t lr = <real_t>learning_rate
+    cdef real_t reg = <real_t>regularization
+    cdef double *block_sse
+    if MFCY_DEBUG_BUILD:
+        _touch_bias(user_bias, users)
+        _touch_bias(item_bias, items)
+        _touch_ptr(chunk_bounds, ratings.shape[0])
+    if ratings.shape[0] == 0:
+        return 0.0
+    block_sse = <double *>malloc(max(n_blocks, 1) * sizeof(double))
+    if block_sse == NULL:
+        raise MemoryError()
+    try:
+        with nogil:
+            for s in range(n_blocks):
+                if n_blocks == 1 or n_threads <= 1:
+                    for a in range(n_blocks):
+                        block = a * n_blocks + (a + strata[s]) % n_blocks
+                        block_sse[a] = _baseline_block(&user_bias[0], &item_bias[0],
+                                                       &users[0], &items[0], &ratings[0],
+                                                       &chunk_bounds[0], &block_chunks[0],
+                                                       &visit_order[0], block, stride, mu,
+                                                       lr, reg)
+                else:
+                    for a in prange(n_blocks, schedule="dynamic", chunksize=1,
+                                    num_threads=n_threads):
+                        block = a * n_blocks + (a + strata[s]) % n_blocks
+                        block_sse[a] = _baseline_block(&user_bias[0], &item_bias[0],
+                                                       &users[0], &items[0], &ratings[0],
+                                                       &chunk_bounds[0], &block_chunks[0],
+                                                       &visit_order[0], block, stride, mu,
+                                                       lr, reg)
+                for a in range(n_blocks):
+                    total += block_sse[a]
+    finally:
+        free(block_sse)
+    return total
+
+
+cdef double _als_row(real_t *bias, const real_t *other_bias, const int64_t *ptr,
+                     const index_t *other, const real_t *ratings, Py_ssize_t row, double mu,
+                     double reg, bint want_error) noexcept nogil:
+    """b_row = Σ (r - μ - b_other) / (reg + n); the row's squared error after, if asked."""
+    cdef Py_ssize_t t
+    cdef double dev = 0.0, sse = 0.0, b, err
+    for t in range(ptr[row], ptr[row + 1]):
+        dev += (<double>ratings[t] - mu) - <double>other_bias[other[t]]
+    bias[row] = <real_t>(dev / (reg + <double>(ptr[row + 1] - ptr[row])))
+    if want_error:
+        b = <double>bias[row]
+        for t in range(ptr[row], ptr[row + 1]):
+            err = <double>ratings[t] - (mu + b + <double>other_bias[other[t]])
+            sse += err * err
+    return sse
+
+
+def baseline_als_epoch(real_t[::1] user_bias, real_t[::1] item_bias,
+                       const int64_t[::1] user_ptr, const index_t[::1] user_items,
+                       const real_t[::1] user_ratings, const int64_t[::1] item_ptr,
+                       const index_t[::1] item_users, const real_t[::1] item_ratings,
+                       double global_mean, double user_regularization,
+                       double item_regularization, int n_threads):
+    """One alternating-least-squares sweep of the baseline in place (Surprise's order).
+
+    First every item, ``b_i = Σ_u (r_ui - μ - b_u) / (reg_i + |U_i|)``, then
+    every user, ``b_u = Σ_i (r_ui - μ - b_i) / (reg_u + |I_u|)``; the sums run
+    in double precision. Returns the summed squared error of the biases *after*
+    the sweep (an exact step has no "error met before the update").
+    ``n_threads`` does not change the result.
+    """
+    cdef Py_ssize_t n_users = user_bias.shape[0], n_items = item_bias.shape[0]
+    cdef Py_ssize_t u, j
+    cdef double *user_sse
+    cdef double total = 0.0
+    cdef real_t *ub0 = &user_bias[0] if n_users else NULL
+    cdef real_t *ib0 = &item_bias[0] if n_items else NULL
+    cdef const index_t *ui0 = &user_items[0] if user_items.shape[0] else NULL
+    cdef const real_t *ur0 = &user_ratings[0] if user_ratings.shape[0] else NULL
+    cdef const index_t *iu0 = &item_users[0] if item_users.shape[0] else NULL
+    cdef const real_t *ir0 = &item_ratings[0] if item_ratings.shape[0] else NULL
+    if MFCY_DEBUG_BUILD:
+        _touch_ptr(user_ptr, user_items.shape[0])
+        _touch_ptr(item_ptr, item_users.shape[0])
+        _touch_bias(item_bias, user_items)
+        _touch_bias(user_bias, item_users)
+        if user_ptr.shape[0] != n_users + 1 or item_ptr.shape[0] != n_items + 1:
+            raise IndexError("user_ptr / item_ptr must have n_users + 1 / n_items + 1 entries")
+    if user_ratings.shape[0] == 0:
+        return 0.0
+    user_sse = <double *>malloc(max(n_users, 1) * sizeof(double))
+    if user_sse == NULL:
+        raise MemoryError()
+    try:
+        with nogil:
+            for j in prange(n_items, schedule="static", num_threads=max(n_threads, 1)):
+                _als_row(ib0, ub0, &item_ptr[0], iu0, ir0, j, global_mean,
+                         item_regularization, False)
+            for u in prange(n_users, schedule="static", num_threads=max(n_threads, 1)):
+                user_sse[u] = _als_row(ub0, ib0, &user_ptr[0], ui0, ur0, u, global_mean,
+                                       user_regularization, True)
+            for u in range(n_users):
+                total += user_sse[u]
+    finally:
+        free(user_sse)
+    return total
+
+
+def baseline_predict(const real_t[::1] user_bias, const real_t[::1] item_bias,
+                     const index_t[::1] users, const index_t[::1] items,
+                     double global_mean, real_t[::1] out):
+    """Fill ``out`` with μ + b_u + b_i for index pairs (``-1``: unseen, no bias)."""
+    cdef Py_ssize_t n = users.shape[0]
+    cdef Py_ssize_t t
+    cdef index_t u, i
+    cdef double value
+    with nogil:
+        for t in range(n):
+            u = users[t]
+            i = items[t]
+            value = global_mean
+            if u >= 0:
+                value += user_bias[u]
+            if i >= 0:
+                value += item_bias[i]
+            out[t] = <real_t>value
