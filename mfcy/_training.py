@@ -18,6 +18,11 @@ a *runner*, an object with
     stopping).
 ``n_ratings``, ``rating_magnitude``
     For the MSE and the divergence message.
+``cheap_state``
+    Whether ``state`` costs next to nothing (the local runner's arrays are
+    the state). If not (the cluster's factors have to be gathered), the loop
+    installs the state after an epoch only when a callback may look at the
+    model, and once when training ends.
 
 :class:`BlockedRunner` is the local runner (the compiled kernel over the
 block layout of :mod:`mfcy._blocking`); :mod:`mfcy.dask` has the cluster's.
@@ -134,7 +139,8 @@ def run_epochs(model, runner, params, monitor, history=None):
                 history["train_mse"].append(loss / n)
                 history["train_rmse"].append(math.sqrt(loss / n))
             monitor.record(epoch + 1, history, runner)
-            install(model, runner.state(history, epoch + 1, monitor.best_epoch_or_none()))
+            if runner.cheap_state or monitor.callback is not None:
+                install(model, runner.state(history, epoch + 1, monitor.best_epoch_or_none()))
             if verbose:
                 shown = history["train_rmse" if track_loss else "sgd_mse"][-1]
                 label = "train RMSE" if track_loss else "SGD MSE"
@@ -143,13 +149,19 @@ def run_epochs(model, runner, params, monitor, history=None):
             # The callback sees every completed epoch, the interrupted one too.
             stop = monitor.should_stop(model, epoch + 1, history, verbose)
             if interrupt["interrupted"]:
-                monitor.finish(epoch + 1, runner)
+                _finish(model, runner, monitor, history)
                 raise KeyboardInterrupt
             if stop:
                 break
-    monitor.finish(len(history["sgd_mse"]), runner)
+    _finish(model, runner, monitor, history)
     warn_if_loss_grew(history, track_loss, params.learning_rate, stacklevel=4)
     return history
+
+
+def _finish(model, runner, monitor, history):
+    """Restore the best epoch (early stopping) and install the final state."""
+    monitor.finish(len(history["sgd_mse"]), runner)
+    install(model, runner.state(history, len(history["sgd_mse"]), monitor.best_epoch_or_none()))
 
 
 class BlockedRunner:
@@ -159,6 +171,9 @@ class BlockedRunner:
     the fit), so the loss pass and the validation pass read this fit's arrays
     whatever happens to the model object meanwhile.
     """
+
+    #: The state holds the runner's own arrays: installing it costs nothing.
+    cheap_state = True
 
     def __init__(self, plan, rng, P, Q, user_bias, item_bias, params, *, global_mean,
                  train_users, train_items, ratings, state_fields):

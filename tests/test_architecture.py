@@ -13,7 +13,8 @@ SOURCES = {p.stem: p for p in sorted(PACKAGE.glob("*.py"))}
 
 # Modules still over the size limit, with the reason; the test fails when one
 # shrinks below it (so the entry is removed) or another grows past it.
-OVER_LIMIT = {"dask": "the cluster fit does not run through mfcy._training yet"}
+OVER_LIMIT = {"dask": "733 lines: the partitioning job, the cluster runner and its fault "
+                      "handling, with numpydoc docstrings of the public names"}
 MAX_LINES = 700
 
 
@@ -65,7 +66,7 @@ def test_no_import_cycle_inside_mfcy():
 def test_lower_layers_never_import_the_estimators_or_the_top_floor():
     upper = {"model", "io", "cli", "dask", "model_selection", "plotting", "__init__"}
     for name in ("_params", "_state", "_training", "_fold_in", "_recommend", "_sklearn_compat",
-                 "_blocking", "data", "exceptions", "_openmp", "_version"):
+                 "_blocking", "_cluster_tasks", "data", "exceptions", "_openmp", "_version"):
         assert not (_imports(SOURCES[name]) & upper), name
     assert "model" not in _imports(SOURCES["io"])
 

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -219,3 +220,93 @@ def test_bad_input_is_a_clear_error(two_workers, rng):
                                                   npartitions=2),
                       MatrixFactorization(n_factors=2, n_epochs=2, n_blocks=2,
                                           learning_rate=50.0, random_state=0))
+
+
+def kill_after_wait(monkeypatch, client, key_part):
+    """Kill a worker (SIGKILL) right after the driver's wait for ``key_part`` tasks ends.
+
+    Their results are then in the memory of a dead worker, which is the moment
+    a plain gather would wait for forever.
+    """
+    pids = client.run(os.getpid)
+    real_wait, done = mfcy.dask._wait, []
+
+    def wait(client_, futures, owners):
+        real_wait(client_, futures, owners)
+        if not done and any(key_part in str(f.key) for f in futures):
+            done.append(owners[0])
+            os.kill(pids[owners[0]], signal.SIGKILL)
+            for _ in range(600):  # until the scheduler knows (it takes well under a second)
+                if owners[0] not in client_.nthreads():
+                    break
+                time.sleep(0.05)
+
+    monkeypatch.setattr(mfcy.dask, "_wait", wait)
+    return done
+
+
+def test_a_worker_lost_before_the_gather_restarts_instead_of_hanging(two_workers, monkeypatch,
+                                                                     rng):
+    frame = ratings_frame(rng, n=3000)
+    params = dict(n_factors=4, n_epochs=4, n_blocks=2, random_state=5)
+    killed = kill_after_wait(monkeypatch, two_workers, "mfcy-end-e2-")
+    with pytest.warns(RuntimeWarning, match="left the cluster in epoch 3; restarting from "
+                                            "the checkpoint after epoch 2"):
+        model = mfcy.dask.fit(two_workers, dd.from_pandas(frame, npartitions=2),
+                              MatrixFactorization(**params), checkpoint_every=2)
+    assert killed
+    assert_same_model(model, local_fit(frame, 1, **params))
+
+
+def test_validation_early_stopping_and_callbacks_match_the_local_fit(two_workers, rng):
+    frame = ratings_frame(rng, n=4000)
+    train, held = frame.iloc[:3200], frame.iloc[3200:]
+    X_val, y_val = held[["user", "item"]].to_numpy(), held["rating"].to_numpy()
+    params = dict(n_factors=8, n_epochs=30, n_blocks=2, learning_rate=0.05, random_state=3,
+                  early_stopping=True, n_iter_no_change=2)
+    seen = {"cluster": [], "local": []}
+
+    def callback(where):
+        def record(model, epoch, history):
+            # The model holds this epoch's factors, on the cluster too.
+            seen[where].append((epoch, model.n_epochs_, model.user_factors_.sum()))
+            return None if epoch < 25 else False
+        return record
+
+    model = mfcy.dask.fit(two_workers, dd.from_pandas(train, npartitions=2),
+                          MatrixFactorization(**params), validation=(X_val, y_val),
+                          callback=callback("cluster"))
+    local = MatrixFactorization(n_threads=1, **params).fit(
+        train[["user", "item"]].to_numpy(), train["rating"].to_numpy(),
+        validation=(X_val, y_val), callback=callback("local"))
+    assert local.best_epoch_ < local.n_epochs_ < 30  # early stopping did stop it
+    assert_same_model(model, local)
+    assert model.best_epoch_ == local.best_epoch_ and model.n_epochs_ == local.n_epochs_
+    assert model.history_["val_rmse"] == local.history_["val_rmse"]
+    assert seen["cluster"] == seen["local"]
+    # A callback returning False stops the cluster fit too.
+    stopped = mfcy.dask.fit(two_workers, dd.from_pandas(train, npartitions=2),
+                            MatrixFactorization(**{**params, "early_stopping": False}),
+                            callback=lambda model, epoch, history: epoch < 3)
+    assert stopped.n_epochs_ == 3
+    with pytest.raises(ValueError, match="early_stopping=True needs held-out ratings"):
+        mfcy.dask.fit(two_workers, dd.from_pandas(train, npartitions=2),
+                      MatrixFactorization(**params))
+
+
+def test_object_integer_ids_are_integers_as_locally(two_workers, rng):
+    frame = ratings_frame(rng, n=2000).astype({"user": object, "item": object})
+    params = dict(n_factors=3, n_epochs=2, n_blocks=2, random_state=1)
+    model = mfcy.dask.fit(two_workers, frame, MatrixFactorization(**params))
+    local = MatrixFactorization(n_threads=1, **params).fit(frame)
+    assert model.users_.dtype == local.users_.dtype == np.int64
+    assert_same_model(model, local)
+
+
+def test_blocks_far_too_small_are_warned_about(two_workers, rng):
+    frame = ratings_frame(rng, n=20000, n_users=2000, n_items=1000)
+    blocked = mfcy.dask.partition(two_workers, frame, 40)
+    with pytest.warns(UserWarning, match=r"n_blocks=40 cuts \d+ ratings into 1600 blocks .*"
+                                         r"use n_blocks <= 4 "):
+        mfcy.dask.fit(two_workers, blocked,
+                      MatrixFactorization(n_factors=2, n_epochs=1, n_blocks=40))
