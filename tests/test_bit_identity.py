@@ -107,6 +107,11 @@ def test_small_fit_is_bit_identical_to_the_pinned_digest(name):
         # The digests are of the release build (-O3); the debug and sanitizer
         # builds compile the loops at -O1, where gcc fuses fewer multiply-adds.
         pytest.skip("digests are pinned for release builds; this is a debug/sanitizer build")
+    if not info["compiler"].startswith("gcc"):
+        # Another compiler schedules and fuses the multiply-adds its own way: the
+        # same code rounds differently (clang 14 differs here even with
+        # -ffp-contract=fast). The digests pin gcc's release build, which CI runs.
+        pytest.skip(f"digests are pinned for gcc builds, not {info['compiler']}")
     isa = info["vector_isa"]
     if isa not in PINNED:
         pytest.skip(f"no digests pinned for the {isa} loops")
