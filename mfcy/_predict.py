@@ -39,7 +39,8 @@ def warn_unknown(what, n_unknown, n_total, example, remedy, stacklevel=4):
 
 def predict(state, X, items, *, clip, rating_scale, return_fallback):
     """``MatrixFactorization.predict`` over the fitted ``state`` (see its docstring)."""
-    scalar = items is not None and np.ndim(X) == 0 and np.ndim(items) == 0
+    scalar = (items is not None and np.asarray(items).ndim == 0
+              and np.asarray(X).ndim == 0)
     if scalar:
         X, items = [X], [items]
     users, items = split_pairs(X) if items is None else (X, items)

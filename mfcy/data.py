@@ -405,19 +405,21 @@ def split_pairs(X, what="X"):
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     arr = np.asarray(X)
     if arr.ndim != 2 or arr.shape[1] != 2:
-        raise ValueError(f"{what} must have shape (n, 2) of (user, item) ids, got shape {arr.shape}")
+        raise ValueError(f"{what} must have shape (n, 2) of (user, item) ids, got shape "
+                         f"{arr.shape}. Reshape your data: one (user id, item id) row per pair")
     return arr[:, 0], arr[:, 1]
 
 
 def _ratings_of_y(y):
     """``y`` as ratings; a column vector (n, 1) is accepted with a warning, as in scikit-learn."""
-    if np.ndim(y) == 2 and np.shape(y)[1] == 1:
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
         from .exceptions import data_conversion_warning
 
         warnings.warn("A column-vector y was passed when a 1d array was expected. Please "
                       "change the shape of y to (n_samples,), for example using ravel().",
                       data_conversion_warning(), stacklevel=4)
-        y = np.ravel(np.asarray(y))
+        y = y.ravel()
     return as_ratings(y, "y (the ratings)")
 
 

@@ -59,7 +59,10 @@ def test_tags_say_regressor():
     assert is_regressor(estimator)
     tags = get_tags(estimator)
     assert tags.estimator_type == "regressor"
-    assert tags.input_tags.sparse and tags.input_tags.allow_nan and tags.input_tags.string
+    # The (X, y) form: string ids, no NaN, not sparse (issue 15; the matrix
+    # forms are tested in test_conventions.py).
+    assert tags.input_tags.string
+    assert not tags.input_tags.sparse and not tags.input_tags.allow_nan
     assert tags.requires_fit
 
 
