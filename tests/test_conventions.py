@@ -265,3 +265,32 @@ def test_adapted_check_estimator():
         r["check_name"]: repr(r["exception"])[:200] for r in results
         if r["status"] == "failed" and r["check_name"] not in EXPECTED_FAILURES}
     assert len(passed) >= 40
+
+
+# --- plot defaults ---------------------------------------------------------------
+
+def test_plot_defaults_log_scale_shared_colours_integer_ticks():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    from mfcy.plotting import plot_loss, plot_matrices, plot_matrix
+
+    try:
+        ax = plot_loss({"train_mse": [10.0, 1.0, 0.1, 0.05]})
+        assert ax.get_yscale() == "log"
+        assert isinstance(ax.xaxis.get_major_locator(), MaxNLocator)
+        assert all(float(t).is_integer() for t in ax.get_xticks())
+        assert plot_loss({"train_mse": [1.0, 0.9, 0.8]}).get_yscale() == "linear"
+        assert plot_loss({"train_mse": [1.0, 0.01]}, yscale="linear").get_yscale() == "linear"
+        ax = plot_matrix(np.arange(12.0).reshape(3, 4))
+        assert all(float(t).is_integer() for t in ax.get_xticks())
+        assert all(float(t).is_integer() for t in ax.get_yticks())
+        observed = np.array([[1.0, np.nan], [5.0, 2.0]])
+        axes = plot_matrices([observed, np.array([[0.5, 3.0], [6.0, 2.0]])], ["a", "b"])
+        limits = {ax.images[0].get_clim() for ax in axes}
+        assert limits == {(0.5, 6.0)}
+        assert len(axes[0].figure.axes) == 3  # two panels, one colour bar
+    finally:
+        plt.close("all")
