@@ -18,13 +18,11 @@ matrix beside the reconstruction, which the notebook could not show.
 # (NumPy's legacy seed 42): the observed matrix with NaN for unknown entries,
 # and the initial factors ``0.1 * randn``.
 
-import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import MaxNLocator
 
 from mfcy import MatrixFactorization
 from mfcy.datasets import lesson_problem
-from mfcy.plotting import plot_matrix
+from mfcy.plotting import plot_matrices
 
 R, U0, V0 = lesson_problem()
 observed = ~np.isnan(R)
@@ -81,8 +79,7 @@ print(f"largest difference in the factors: {factor_gap:.1e}")
 # factors find the rank-3 structure, then a slow approach to the floor that
 # the regularization sets.
 
-ax = model.plot_loss()
-ax.set_yscale("log")
+ax = model.plot_loss()  # logarithmic: the loss spans decades
 ax.set_title("The lesson: training MSE per epoch")
 ax.figure.tight_layout()
 
@@ -100,17 +97,10 @@ R_true = true_U @ true_V.T
 assert np.allclose(R_true[observed], R[observed])  # the same matrix
 
 R_hat = model.reconstruct()
-fig, axes = plt.subplots(1, 3, figsize=(11, 4), sharey=True, layout="constrained")
-panels = [(R, "Observed (blank = unknown)"), (R_true, "True"),
-          (R_hat, "Reconstructed, U Vᵀ")]
-for ax, (M, title) in zip(axes, panels):
-    plot_matrix(M, ax=ax, title=title, colorbar=False)
-    ax.images[0].set_clim(np.nanmin(R_true), np.nanmax(R_true))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-for ax in axes[1:]:
-    ax.set_ylabel("")
-fig.colorbar(axes[0].images[0], ax=axes, label="rating (arbitrary units)")
+axes = plot_matrices([R, R_true, R_hat],
+                     ["Observed (blank = unknown)", "True", "Reconstructed, U Vᵀ"],
+                     label="rating (arbitrary units)")
+fig = axes[0].figure
 fig.suptitle("The lesson's 20 × 15 ratings matrix (user and item indices)")
 
 squared_error = (R_hat - R_true) ** 2

@@ -20,12 +20,13 @@ string ids as they are, recommends albums, and saves the model to a file.
 
 import pathlib
 import tempfile
+import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mfcy import MatrixFactorization
+from mfcy import MatrixFactorization, UnknownIdWarning
 from mfcy.datasets import load_ratings
 
 rng = np.random.default_rng(7)
@@ -76,8 +77,9 @@ print(f"training RMSE {model.history_['train_rmse'][-1]:.3f} stars; "
 # Top-N recommendations
 # ---------------------
 # :meth:`~mfcy.MatrixFactorization.recommend` ranks, for each customer, the
-# albums they have not rated yet, best first. The scores are predicted
-# ratings, not clipped to the 1–5 scale. For three customers, next to the
+# albums they have not rated yet, best first: ranked by the raw score, shown
+# as the predicted rating clipped to the 1–5 scale (``clip=False`` shows the
+# raw scores). For three customers, next to the
 # genre they like most (known here because the data was generated):
 
 asked = ["customer-0001", "customer-0002", "customer-0003"]
@@ -94,10 +96,14 @@ table
 
 # %%
 # A customer the model has never seen gets the albums that are rated best
-# overall (global mean plus item bias), and a prediction for any pair is one
-# call to :meth:`~mfcy.MatrixFactorization.predict`:
+# overall (global mean plus item bias), with an
+# :class:`~mfcy.UnknownIdWarning` saying so, and a prediction for any pair is
+# one call to :meth:`~mfcy.MatrixFactorization.predict`:
 
-print(model.recommend("a new customer", n=3)[0])
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always", UnknownIdWarning)
+    print(model.recommend("a new customer", n=3)[0])
+print(caught[0].message)
 print(model.predict([["customer-0001", "jazz album 01"], ["customer-0001", "rock album 01"]]))
 
 # %%

@@ -1,7 +1,8 @@
 """mfcy: collaborative filtering by matrix factorization, with a compiled SGD kernel.
 
 Public names: :class:`MatrixFactorization`, the exceptions
-:class:`DivergenceError` and :class:`NotFittedError` (and
+:class:`DivergenceError` and :class:`NotFittedError`, the warning
+:class:`UnknownIdWarning` (and
 :class:`mfcy.io.ModelFileError`), :func:`build_info`, and the
 modules :mod:`mfcy.datasets`, :mod:`mfcy.metrics`, :mod:`mfcy.model_selection` and
 :mod:`mfcy.plotting`.
@@ -13,7 +14,7 @@ from ._openmp import load_extensions as _load_extensions
 _load_extensions()
 
 from . import datasets, metrics, model_selection
-from .exceptions import DivergenceError, ModelFileError, NotFittedError
+from .exceptions import DivergenceError, ModelFileError, NotFittedError, UnknownIdWarning
 from .model import MatrixFactorization
 from ._version import __version__
 
@@ -56,5 +57,6 @@ def build_info():
             "debug_build": _sgd.debug_build(), "sanitizers": _sgd.sanitizers()}
 
 
-__all__ = ["MatrixFactorization", "DivergenceError", "NotFittedError", "build_info", "datasets", "metrics",
+__all__ = ["MatrixFactorization", "DivergenceError", "NotFittedError", "UnknownIdWarning",
+           "build_info", "datasets", "metrics",
            "model_selection", "__version__"]

@@ -287,6 +287,8 @@ def check_params(params):
     if not isinstance(params, dict):
         raise _inconsistent("params and history must be JSON objects")
     for key, value in params.items():
+        if isinstance(value, list) and key == "rating_scale":
+            value = None if len(value) == 2 and all(map(_is_number, value)) else value
         if value is not None and not isinstance(value, (bool, int, float, str)):
             raise _inconsistent(f"hyperparameter {key!r} is a JSON {type(value).__name__}, "
                                 "not a number, string, boolean or null")

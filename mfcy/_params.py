@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Constraint", "Integer", "Real", "Boolean", "Choice", "Dtype", "Anything",
-           "Params", "validate", "available_cores"]
+           "RatingScale", "Params", "validate", "available_cores"]
 
 
 def available_cores():
@@ -128,6 +128,28 @@ class Anything(Constraint):
 
     def check(self, name, value, params):
         return value
+
+
+@dataclass(frozen=True)
+class RatingScale(Constraint):
+    """None, or a pair ``(low, high)`` of finite reals with ``low < high``, as a tuple of floats."""
+
+    allow_none = True
+
+    def check(self, name, value, params):
+        if value is None:
+            return None
+        try:
+            low, high = value
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be None or a pair (low, high), got {value!r}") from None
+        for bound in (low, high):
+            if (isinstance(bound, (bool, np.bool_)) or not isinstance(bound, numbers.Real)
+                    or not math.isfinite(bound)):
+                raise ValueError(f"{name} must hold two finite real numbers, got {value!r}")
+        if not low < high:
+            raise ValueError(f"{name} must be (low, high) with low < high, got {value!r}")
+        return (float(low), float(high))
 
 
 class Params:

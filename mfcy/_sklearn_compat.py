@@ -107,8 +107,11 @@ class Estimator(FittedAttributes):
             # fit(R) needs no y: a ratings matrix carries its own targets.
             target_tags=TargetTags(required=False),
             regressor_tags=RegressorTags(),
-            # (n, 2) ids, possibly strings; or a matrix with NaN, or sparse.
-            input_tags=InputTags(two_d_array=True, sparse=True, allow_nan=True, string=True),
+            # The tags describe the (X, y) form scikit-learn's tools use: X of
+            # (n, 2) ids, possibly strings, never NaN, never sparse (a sparse
+            # matrix or a matrix with NaN is the ratings-matrix form, fit(R)
+            # with no y, which scikit-learn's checks cannot express).
+            input_tags=InputTags(two_d_array=True, sparse=False, allow_nan=False, string=True),
         )
 
     def score(self, X, y=None, sample_weight=None):

@@ -35,7 +35,7 @@ import numpy as np
 
 from . import _sgd
 from .data import encode_query_ids
-from .exceptions import NotFittedError
+from .exceptions import not_fitted
 
 __all__ = ["FittedState", "FittedAttributes", "install", "uninstall", "current",
            "register_model", "model_class"]
@@ -90,6 +90,15 @@ class FittedState:
             user_bias = np.zeros(user_factors.shape[0], dtype=user_factors.dtype)
             item_bias = np.zeros(item_factors.shape[0], dtype=item_factors.dtype)
         return cls(user_factors, item_factors, user_bias, item_bias, bool(biased), **fields)
+
+    #: Columns of the ``X`` that ``predict(X)`` takes: (user id, item id)
+    #: (scikit-learn's ``n_features_in_``).
+    n_features_in = 2
+
+    def __post_init__(self):
+        # Computed now, not on the first predict: reading a model never writes
+        # to it (scikit-learn's check_dict_unchanged; no race between readers).
+        self.user_lookup  # noqa: B018
 
     def replace(self, **changes):
         """A new state with some fields changed (this one stays as it is)."""
@@ -174,7 +183,7 @@ def current(model):
     """The model's fitted state (one reference: use it for the whole call)."""
     state = model.__dict__.get("_fitted")
     if state is None:
-        raise NotFittedError(f"this {type(model).__name__} is not fitted yet: call fit() first")
+        raise not_fitted(f"this {type(model).__name__} is not fitted yet: call fit() first")
     return state
 
 
@@ -185,6 +194,7 @@ FITTED_ATTRIBUTES = {
     "rating_range_": "rating_range", "users_": "users", "items_": "items",
     "history_": "history", "n_epochs_": "n_epochs", "best_epoch_": "best_epoch",
     "n_duplicates_": "n_duplicates",
+    "n_features_in_": "n_features_in",
     # Private, for the package's own tests and tools.
     "_biased": "biased", "_seen_indptr": "seen_indptr", "_seen_items": "seen_items",
 }

@@ -427,11 +427,18 @@ def _cmd_predict(args):
 
 
 def _cmd_recommend(args):
+    import warnings
+
     import numpy as np
+
+    from .exceptions import UnknownIdWarning
 
     model = _load_model(args.model)
     user = _ids_from_text([args.user], model.users_, "user id")
-    items, scores = model.recommend(user, n=args.n, exclude_seen=not args.include_seen)
+    with warnings.catch_warnings():  # an unknown user gets the note below instead
+        warnings.simplefilter("ignore", UnknownIdWarning)
+        items, scores = model.recommend(user, n=args.n, exclude_seen=not args.include_seen,
+                                        clip=not args.no_clip)
     items, scores = items[0], scores[0]
     if not np.isin(user, model.users_)[0]:
         print(f"mfcy: note: user {args.user!r} is not in the model: these are the baseline "
@@ -609,6 +616,8 @@ def build_parser():
                            help="how many items (default 10)")
     recommend.add_argument("--include-seen", action="store_true",
                            help="keep the items the user rated in training")
+    recommend.add_argument("--no-clip", action="store_true",
+                           help="show the raw scores, not clipped to the rating scale")
     recommend.set_defaults(func=_cmd_recommend)
 
     info = sub.add_parser("info", help="describe a model file")

@@ -377,9 +377,30 @@ def _categorical_ids(column, role):
     return (uniques.astype(str) if uniques.dtype.kind == "O" else uniques), remap[codes]
 
 
+def _frame_roles(frame, roles):
+    """The frame's column for each role, found by name as the command line finds them.
+
+    ``user``/``item``/``rating`` first; otherwise the header names
+    :func:`mfcy.datasets.load_ratings` recognises (``userId``, ``movieId``,
+    ``stars``, ...). None when some role has no column, or more than one.
+    """
+    if all(role in frame.columns for role in roles):  # DEFAULT_COLUMNS
+        return tuple(roles)
+    from ._ratings_file import _role_of  # the one list of header names, shared with the CLI
+
+    found = {}
+    for name in frame.columns:
+        role = _role_of(name)
+        if role in roles:
+            found.setdefault(role, []).append(name)
+    if all(len(found.get(role, ())) == 1 for role in roles):
+        return tuple(found[role][0] for role in roles)
+    return None
+
+
 def _from_frame(frame, columns):
     if columns is None:
-        columns = DEFAULT_COLUMNS
+        columns = _frame_roles(frame, ("user", "item", "rating")) or DEFAULT_COLUMNS
     if isinstance(columns, str) or len(columns) != 3:
         raise ValueError("columns must name 3 columns: (user, item, rating), "
                          f"got {columns!r}")
@@ -394,20 +415,36 @@ def _from_frame(frame, columns):
 def split_pairs(X, what="X"):
     """Split (user, item) ids given as an (n, 2) array or a 2-column frame."""
     if _is_dataframe(X):
-        user_col, item_col = DEFAULT_COLUMNS[:2]
-        if user_col in X.columns and item_col in X.columns:
-            # Named columns (e.g. a frame from load_ratings) win over positions.
-            return X[user_col].to_numpy(), X[item_col].to_numpy()
+        named = _frame_roles(X, ("user", "item"))
+        if named is not None:
+            # Named columns (e.g. a frame from load_ratings) win over positions;
+            # other columns (a rating, a timestamp) are ignored.
+            return X[named[0]].to_numpy(), X[named[1]].to_numpy()
         if X.shape[1] != 2:
-            raise ValueError(f"{what} must have 2 columns (user, item) or columns named "
-                             f"'user' and 'item', got {X.shape[1]} columns")
+            raise ValueError(f"{what} must have 2 columns (user, item) or a user and an item "
+                             f"column named as fit finds them ('user', 'userId', 'item', "
+                             f"'movieId', ...), got columns {list(X.columns)[:10]}")
         return X.iloc[:, 0].to_numpy(), X.iloc[:, 1].to_numpy()
     if isinstance(X, (list, tuple)) and len(X) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     arr = np.asarray(X)
     if arr.ndim != 2 or arr.shape[1] != 2:
-        raise ValueError(f"{what} must have shape (n, 2) of (user, item) ids, got shape {arr.shape}")
+        raise ValueError(f"{what} must have shape (n, 2) of (user, item) ids, got shape "
+                         f"{arr.shape}. Reshape your data: one (user id, item id) row per pair")
     return arr[:, 0], arr[:, 1]
+
+
+def _ratings_of_y(y):
+    """``y`` as ratings; a column vector (n, 1) is accepted with a warning, as in scikit-learn."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        from .exceptions import data_conversion_warning
+
+        warnings.warn("A column-vector y was passed when a 1d array was expected. Please "
+                      "change the shape of y to (n_samples,), for example using ravel().",
+                      data_conversion_warning(), stacklevel=4)
+        y = y.ravel()
+    return as_ratings(y, "y (the ratings)")
 
 
 def to_encoded(X, y=None, columns=None):
@@ -450,7 +487,7 @@ def to_encoded(X, y=None, columns=None):
         if _is_sparse(X):
             raise ValueError("y must be None when X is a sparse ratings matrix")
         users_raw, items_raw = split_pairs(X)
-        ratings = as_ratings(y, "y (the ratings)")
+        ratings = _ratings_of_y(y)
         if len(ratings) != len(users_raw):
             raise ValueError(f"X has {len(users_raw)} (user, item) pairs but y has "
                              f"{len(ratings)} ratings")
@@ -522,7 +559,7 @@ def rating_rows(X, y=None, columns=None):
         return (triples.user_ids[triples.users], triples.item_ids[triples.items],
                 triples.ratings)
     users_raw, items_raw = split_pairs(X)
-    ratings = as_ratings(y, "y (the ratings)")
+    ratings = _ratings_of_y(y)
     if len(ratings) != len(users_raw):
         raise ValueError(f"X has {len(users_raw)} (user, item) pairs but y has "
                          f"{len(ratings)} ratings")

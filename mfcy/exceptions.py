@@ -5,7 +5,10 @@ ratings, a file), so ``except ValueError`` catches every refusal; the
 subclasses let a caller tell the cases apart.
 """
 
-__all__ = ["DivergenceError", "ModelFileError", "NotFittedError", "RatingsFileError"]
+import sys
+
+__all__ = ["DivergenceError", "ModelFileError", "NotFittedError", "RatingsFileError",
+           "UnknownIdWarning"]
 
 
 class DivergenceError(ValueError):
@@ -48,7 +51,44 @@ class RatingsFileError(ValueError):
         self.line = line
 
 
+class UnknownIdWarning(UserWarning):
+    """Ids asked of a model that were not in its training data (they get the baseline).
+
+    ``predict(..., return_fallback=True)`` returns which predictions fell back
+    instead of warning; ``warnings.filterwarnings("ignore", category=UnknownIdWarning)``
+    silences it.
+    """
+
+
+_SKLEARN_NOT_FITTED = {}
+
+
+def not_fitted(message):
+    """A :class:`NotFittedError` to raise; also scikit-learn's when scikit-learn is in use.
+
+    scikit-learn stays optional and is never imported for this: a caller who
+    catches ``sklearn.exceptions.NotFittedError`` (or runs scikit-learn's
+    checks) has imported it, and then the error is of a class that derives
+    from both mfcy's and scikit-learn's ``NotFittedError``.
+    """
+    sk = sys.modules.get("sklearn.exceptions")
+    if sk is None:
+        return NotFittedError(message)
+    cls = _SKLEARN_NOT_FITTED.get(sk.NotFittedError)
+    if cls is None:
+        cls = type("NotFittedError", (NotFittedError, sk.NotFittedError),
+                   {"__module__": "mfcy", "__doc__": NotFittedError.__doc__})
+        _SKLEARN_NOT_FITTED[sk.NotFittedError] = cls
+    return cls(message)
+
+
+def data_conversion_warning():
+    """scikit-learn's ``DataConversionWarning`` when scikit-learn is in use, else ``UserWarning``."""
+    sk = sys.modules.get("sklearn.exceptions")
+    return UserWarning if sk is None else sk.DataConversionWarning
+
+
 # Shown (in tracebacks and the API reference) under the names users import them by.
-DivergenceError.__module__ = NotFittedError.__module__ = "mfcy"
+DivergenceError.__module__ = NotFittedError.__module__ = UnknownIdWarning.__module__ = "mfcy"
 ModelFileError.__module__ = "mfcy.io"
 RatingsFileError.__module__ = "mfcy.datasets"

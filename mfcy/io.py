@@ -81,6 +81,8 @@ def _json_param(name, value):
         return float(value)
     if name == "dtype":
         return np.dtype(value).name
+    if name == "rating_scale":  # (low, high)
+        return [float(v) for v in value]
     # A random_state given as a Generator: the fitted state is saved, the
     # generator (needed only to fit again) is not.
     return None

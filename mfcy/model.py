@@ -8,18 +8,19 @@ import numpy as np
 
 from ._blocking import EpochPlan
 from ._layout import count_keys
-from ._memory import empty_aligned
 from ._exact import exact_mean
-from ._params import Anything, Boolean, Choice, Dtype, Integer, Real, available_cores
+from ._params import (Anything, Boolean, Choice, Dtype, Integer, RatingScale, Real,
+                      available_cores)
 from ._fold_in import fold_in_users
 from ._limits import check_block_grid
-from ._recommend import reconstruct, recommend, similar_items
+from ._predict import predict
+from ._starting import continue_from, initial_factors
+from ._recommend import reconstruct, recommend, similar
 from ._sklearn_compat import Estimator
 from ._state import current, install, register_model
 from ._training import BlockedRunner, Monitor, ValidationSet, run_epochs
 from .exceptions import DivergenceError
-from .data import (Encoded, _canonical, encode_query_ids, rating_rows,
-                   split_pairs, to_encoded)
+from .data import Encoded, _canonical, rating_rows, to_encoded
 
 __all__ = ["MatrixFactorization", "DivergenceError"]
 
@@ -35,7 +36,7 @@ MAX_RECONSTRUCT_CELLS = 10**8
 #: The constructor parameters of :class:`MatrixFactorization` and what each may be.
 PARAMETERS = {
     "n_factors": Integer(1),
-    "n_epochs": Integer(1),
+    "n_epochs": Integer(0),
     "learning_rate": Real(positive=True),
     "regularization": Real(),
     "bias_regularization": Real(none_is="regularization"),
@@ -53,6 +54,7 @@ PARAMETERS = {
     "n_iter_no_change": Integer(1),
     "tol": Real(),
     "warm_start": Boolean(),
+    "rating_scale": RatingScale(),
 }
 
 
@@ -73,7 +75,10 @@ class MatrixFactorization(Estimator):
     n_factors : int, default=100
         Length of each latent vector (``k``).
     n_epochs : int, default=20
-        Passes over the observed ratings.
+        Passes over the observed ratings. 0 is allowed and fits nothing: the
+        model then predicts the global mean plus the dot product of the
+        initial factors (as Surprise's SVD with ``n_epochs=0``), a reference
+        point rather than a model.
     learning_rate : float, default=0.005
         SGD step size.
     regularization : float, default=0.02
@@ -131,6 +136,12 @@ class MatrixFactorization(Estimator):
         start as if fresh: normal factors, zero bias); otherwise ``fit``
         re-initialises, as in scikit-learn. ``n_factors`` must not change;
         ``user_factors``/``item_factors`` given to ``fit`` take precedence.
+    rating_scale : (float, float) or None, default=None
+        The (lowest, highest) possible rating, as Surprise's
+        ``Reader(rating_scale=...)``: ``predict`` and ``recommend`` clip their
+        predictions to it unless asked not to (``clip=False``). None uses the
+        range of the training ratings, ``rating_range_``. Training itself is
+        not affected.
 
     Attributes
     ----------
@@ -208,7 +219,7 @@ class MatrixFactorization(Estimator):
                  bias_regularization=None, biased=True, init_std=0.1, shuffle=True,
                  update="simultaneous", dtype="float32", track_loss=True, n_blocks=8,
                  n_threads=None, random_state=None, verbose=False, early_stopping=False,
-                 n_iter_no_change=3, tol=1e-4, warm_start=False):
+                 n_iter_no_change=3, tol=1e-4, warm_start=False, rating_scale=None):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
         self.learning_rate = learning_rate
@@ -228,26 +239,12 @@ class MatrixFactorization(Estimator):
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.warm_start = warm_start
+        self.rating_scale = rating_scale
 
     # -- fitting -------------------------------------------------------------------
 
     def _initial_factors(self, given, shape, name, rng, params):
-        if given is None:
-            # Drawn in float64 then cast, so float32 and float64 models start
-            # from the same numbers.
-            out = empty_aligned(shape, params["dtype"])
-            out[...] = rng.standard_normal(shape) * params["init_std"]
-            return out
-        arr = np.asarray(given)
-        if arr.dtype.kind not in "iuf":
-            raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-        if arr.shape != shape:
-            raise ValueError(f"{name} must have shape {shape} (n, n_factors), got {arr.shape}")
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{name} contains NaN or infinity")
-        out = empty_aligned(shape, params["dtype"])
-        out[...] = arr
-        return out
+        return initial_factors(given, shape, name, rng, params)
 
     def fit(self, X, y=None, *, columns=None, user_factors=None, item_factors=None,
             validation=None,
@@ -374,9 +371,9 @@ class MatrixFactorization(Estimator):
         item_bias = np.zeros(n_bias_items, dtype=dtype)
         previous = self.__dict__.get("_fitted")
         if params.warm_start and previous is not None:
-            self._warm_start_state(previous, training, P, Q, user_bias, item_bias,
-                                   keep_users=user_factors is None,
-                                   keep_items=item_factors is None)
+            continue_from(previous, training, P, Q, user_bias, item_bias,
+                          n_factors=self.n_factors, keep_users=user_factors is None,
+                          keep_items=item_factors is None)
         params = params.replace(n_threads=max(1, min(params.n_threads,
                                                      len(ratings) * k // MIN_WORK_PER_THREAD)))
         # Checked before any fitted state is replaced: a bad validation set
@@ -406,38 +403,42 @@ class MatrixFactorization(Estimator):
     def _check_fitted(self):
         current(self)
 
-    @staticmethod
-    def _indices(state, users, items):
-        users_idx = state.user_codes(users)
-        items_idx = encode_query_ids(items, state.items, "item ids")
-        if len(users_idx) != len(items_idx):
-            raise ValueError(f"got {len(users_idx)} users but {len(items_idx)} items")
-        return users_idx, items_idx
-
-    def predict(self, X, items=None, *, clip=False, return_fallback=False):
+    def predict(self, X, items=None, *, clip=True, return_fallback=False):
         """Predicted ratings of (user, item) pairs.
 
         Parameters
         ----------
-        X : array-like of shape (n, 2), DataFrame, or of shape (n,) with ``items``
-            (user id, item id) pairs, a DataFrame with ``user`` and ``item``
-            columns (or exactly two columns), or the user ids alone when
-            ``items`` is given.
-        items : array-like of shape (n,), optional
-            Item ids.
-        clip : bool, default=False
-            Clip the predictions to the training scale, ``rating_range_``.
+        X : array-like of shape (n, 2), DataFrame, a single user id, or user ids of shape (n,)
+            (user id, item id) pairs; a DataFrame with user and item columns
+            (found by name as ``fit`` finds them, other columns ignored) or
+            exactly two columns; or the user ids alone when ``items`` is given.
+        items : array-like of shape (n,) or a single item id, optional
+            Item ids. ``predict(user, item)`` with two single ids returns a float.
+        clip : bool, default=True
+            Clip the predictions to the rating scale: ``rating_scale``, or the
+            training range ``rating_range_`` when that is None (as Surprise
+            clips). False returns the raw scores ``μ + b_u + b_i + p_uᵀ q_i``.
         return_fallback : bool, default=False
-            Also return which predictions fell back to the baseline.
+            Also return which predictions fell back to the baseline (and do
+            not warn about them).
 
         Returns
         -------
-        predictions : ndarray of float64, shape (n,)
-            An id unseen in training contributes no factors: the prediction
-            falls back to the global mean plus the known side's bias.
-        fallback : ndarray of bool, shape (n,)
+        predictions : ndarray of float64, shape (n,), or float
+            Pairs of known ids are computed in double precision and rounded to
+            the model's ``dtype`` (then widened to float64). An id unseen in
+            training contributes no factors: the prediction falls back to the
+            global mean plus the known side's bias, computed in float64
+            (exact, also for a float32 model).
+        fallback : ndarray of bool, shape (n,), or bool
             Only with ``return_fallback=True``: True where the user or the
             item was unseen in training.
+
+        Warns
+        -----
+        mfcy.UnknownIdWarning
+            When some pairs fall back to the baseline and ``return_fallback``
+            is False.
 
         Examples
         --------
@@ -448,65 +449,92 @@ class MatrixFactorization(Estimator):
         >>> _, fallback = model.predict([[1, 20], [3, 10]], return_fallback=True)
         >>> fallback
         array([False,  True])
+        >>> 2.0 <= model.predict(1, 20) <= 5.0   # one pair: a float, on the 2-5 scale
+        True
         """
-        state = current(self)
-        users, items = split_pairs(X) if items is None else (X, items)
-        users_idx, items_idx = self._indices(state, users, items)
-        out = state.predict_indices(users_idx, items_idx).astype(np.float64)
-        if clip:
-            np.clip(out, *state.rating_range, out=out)
-        if return_fallback:
-            return out, (users_idx < 0) | (items_idx < 0)
-        return out
+        return predict(current(self), X, items, clip=clip, return_fallback=return_fallback,
+                       rating_scale=self._validated_params().rating_scale)
 
-    def recommend(self, users, n=10, *, exclude_seen=True, batch_size=None):
+    def recommend(self, users, n=10, *, exclude_seen=True, batch_size=None, clip=True):
         """Top-``n`` items for each user, best first.
 
-        Scores are the model's predicted ratings. Users are scored in batches
-        (``P[batch] Qᵀ`` then ``argpartition``), so memory stays bounded by
-        ``batch_size × n_items`` whatever the number of users.
+        Items are ranked by the raw score (the unclipped predicted rating) and
+        shown with their prediction clipped to the rating scale (as
+        :meth:`predict` does), so that ties at the top of the scale keep the
+        model's order. Users are scored in batches (``P[batch] Qᵀ`` then
+        ``argpartition``), so memory stays bounded by ``batch_size × n_items``
+        whatever the number of users.
 
         Parameters
         ----------
         users : array-like of shape (n_users_asked,) or a single id
             User ids. A user unseen in training gets the baseline ranking
-            (global mean plus item bias: the most favourably rated items).
+            (global mean plus item bias: the most favourably rated items),
+            with an :class:`~mfcy.UnknownIdWarning`.
         n : int, default=10
             Items per user (at most the number of items).
         exclude_seen : bool, default=True
             Leave out the items the user rated in training.
         batch_size : int, optional
             Users scored at once; by default enough for about 16 M scores.
+        clip : bool, default=True
+            Clip the shown scores to the rating scale (see :meth:`predict`);
+            False shows the raw scores.
 
         Returns
         -------
-        items : ndarray of shape (n_users_asked, n)
-            Item ids (raw ids, as in ``items_``). A single user id gives 1-D
-            arrays.
-        scores : ndarray of float64, shape (n_users_asked, n)
-            ``-inf`` marks slots beyond the user's unrated items (the item id
-            there is meaningless).
+        items : ndarray of shape (m,), or masked array of shape (n_users_asked, m)
+            Item ids (raw ids, as in ``items_``). Never an item the user
+            rated (with ``exclude_seen``): a user with fewer than ``n``
+            unrated items gets fewer. For a single user id, 1-D arrays of
+            ``m = min(n, unrated items)``. For several users,
+            :class:`numpy.ma.MaskedArray` of ``m = min(n, most unrated items of
+            any asked user)`` columns whose mask is True at the slots a user
+            has no item for (the data there is ``-1``, ``0`` for uint64 ids
+            or ``""`` for string ids: test the mask, not the value);
+            ``items[j].compressed()`` is user ``j``'s list.
+        scores : ndarray of float64, same shape (and mask) as ``items``
+            The predicted ratings; NaN in the masked slots.
         """
         return recommend(current(self), users, n, exclude_seen=exclude_seen,
-                         batch_size=batch_size)
+                         batch_size=batch_size, clip=clip,
+                         scale=self._validated_params().rating_scale)
 
-    def similar_items(self, item, n=10):
-        """The ``n`` items whose factor vectors have the highest cosine with ``item``'s.
+    def similar_items(self, items, n=10):
+        """The ``n`` items whose factor vectors have the highest cosine with each given item's.
 
         Parameters
         ----------
-        item : id
-            A training item id.
+        items : id or array-like of shape (n_asked,)
+            Training item ids.
         n : int, default=10
 
         Returns
         -------
-        items : ndarray of shape (n,)
+        items : ndarray of shape (n,), or (n_asked, n) for several ids
             Item ids, most similar first (the item itself excluded).
-        similarities : ndarray of float64, shape (n,)
+        similarities : ndarray of float64, same shape
             Cosine similarities in [-1, 1].
         """
-        return similar_items(current(self), item, n)
+        return similar(current(self), items, n, what="item")
+
+    def similar_users(self, users, n=10):
+        """The ``n`` users whose factor vectors have the highest cosine with each given user's.
+
+        Parameters
+        ----------
+        users : id or array-like of shape (n_asked,)
+            User ids of the model (trained or folded in).
+        n : int, default=10
+
+        Returns
+        -------
+        users : ndarray of shape (n,), or (n_asked, n) for several ids
+            User ids, most similar first (the user itself excluded).
+        similarities : ndarray of float64, same shape
+            Cosine similarities in [-1, 1].
+        """
+        return similar(current(self), users, n, what="user")
 
     def reconstruct(self, *, allow_large=False):
         """The dense matrix of every user's predicted rating of every item.
@@ -613,31 +641,6 @@ class MatrixFactorization(Estimator):
         from .io import load_model
 
         return load_model(path, cls)
-
-    def _warm_start_state(self, state, training, P, Q, user_bias, item_bias, *, keep_users,
-                          keep_items):
-        """Copy the fitted factors and biases of the ids that ``training`` shares with ``state``.
-
-        ``P``, ``Q`` and the biases already hold a fresh start for every id;
-        rows of ids the model knows are overwritten in place.
-        """
-        k_old, k = state.user_factors.shape[1], P.shape[1]
-        if k_old != k:
-            raise ValueError(f"warm_start=True continues from the fitted factors, which have "
-                             f"{k_old} columns, but n_factors={self.n_factors!r}: set "
-                             "warm_start=False to start over with a new n_factors")
-        if keep_users:
-            old = state.user_codes(training.user_ids)
-            known = old >= 0
-            P[known] = state.user_factors[old[known]]
-            if len(user_bias):
-                user_bias[known] = state.user_bias[old[known]]
-        if keep_items:
-            old = encode_query_ids(training.item_ids, state.items, "item ids")
-            known = old >= 0
-            Q[known] = state.item_factors[old[known]]
-            if len(item_bias):
-                item_bias[known] = state.item_bias[old[known]]
 
     # -- new users without refitting ---------------------------------------------------
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["plot_loss", "plot_matrix", "plot_validation_curve"]
+__all__ = ["plot_loss", "plot_matrix", "plot_matrices", "plot_validation_curve"]
+
+
+def _integer_ticks(axis):
+    """Ticks at whole numbers only (epochs, user and item indices)."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _axes(ax):
@@ -13,7 +20,7 @@ def _axes(ax):
     return plt.figure(figsize=(6, 4)).add_subplot()
 
 
-def plot_loss(history, ax=None, *, key="train_mse"):
+def plot_loss(history, ax=None, *, key="train_mse", yscale=None):
     """Plot a per-epoch curve of a model's ``history_``.
 
     Parameters
@@ -23,6 +30,9 @@ def plot_loss(history, ax=None, *, key="train_mse"):
     ax : matplotlib Axes, optional
     key : str, default="train_mse"
         Which curve; ``"val_*"`` curves are drawn too when present.
+    yscale : {"linear", "log"}, optional
+        By default logarithmic when the values are positive and span a
+        factor of 10 or more (a loss curve usually does), else linear.
 
     Returns
     -------
@@ -39,14 +49,22 @@ def plot_loss(history, ax=None, *, key="train_mse"):
     if val:
         ax.plot(range(1, len(val) + 1), val, label=f"val {metric}")
         ax.legend()
+    if yscale is None:
+        import numpy as np
+
+        drawn = np.asarray(list(values) + list(val or []), dtype=float)
+        yscale = ("log" if (drawn > 0).all() and drawn.max() >= 10 * drawn.min()
+                  else "linear")
+    ax.set_yscale(yscale)
+    _integer_ticks(ax.xaxis)
     ax.set_title("Matrix factorization loss")
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric.upper() + " (squared rating units)" if metric == "mse" else metric.upper())
     return ax
 
 
-def plot_matrix(M, ax=None, *, title="Ratings", colorbar=True):
-    """Heat map of a users × items matrix (NaN cells left blank).
+def plot_matrix(M, ax=None, *, title="Ratings", colorbar=True, vmin=None, vmax=None):
+    """Heat map of a users × items matrix (NaN cells left blank), integer ticks.
 
     Parameters
     ----------
@@ -54,19 +72,65 @@ def plot_matrix(M, ax=None, *, title="Ratings", colorbar=True):
     ax : matplotlib Axes, optional
     title : str
     colorbar : bool, default=True
+    vmin, vmax : float, optional
+        The colour scale; the matrix's own range if omitted.
 
     Returns
     -------
     matplotlib.axes.Axes
     """
     ax = _axes(ax)
-    image = ax.imshow(M, aspect="auto", cmap="viridis")
+    image = ax.imshow(M, aspect="auto", cmap="viridis", vmin=vmin, vmax=vmax)
     ax.set_title(title)
     ax.set_xlabel("item")
     ax.set_ylabel("user")
+    _integer_ticks(ax.xaxis)
+    _integer_ticks(ax.yaxis)
     if colorbar:
         ax.figure.colorbar(image, ax=ax, label="rating")
     return ax
+
+
+def plot_matrices(matrices, titles=None, *, axes=None, label="rating"):
+    """Heat maps side by side on one colour scale, with one colour bar.
+
+    Parameters
+    ----------
+    matrices : sequence of array-like of shape (n_users, n_items)
+        E.g. the observed ratings (NaN blank) and ``model.reconstruct()``.
+    titles : sequence of str, optional
+    axes : sequence of matplotlib Axes, optional
+        One per matrix; a new figure of one row if omitted.
+    label : str, default="rating"
+        Label of the colour bar.
+
+    Returns
+    -------
+    list of matplotlib.axes.Axes
+    """
+    import numpy as np
+
+    matrices = [np.asarray(M, dtype=float) for M in matrices]
+    if not matrices:
+        raise ValueError("plot_matrices needs at least one matrix")
+    titles = list(titles) if titles is not None else [""] * len(matrices)
+    if len(titles) != len(matrices):
+        raise ValueError(f"got {len(titles)} titles for {len(matrices)} matrices")
+    if axes is None:
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, len(matrices), figsize=(4 * len(matrices) + 1, 4),
+                                 sharey=True, layout="constrained", squeeze=False)
+        axes = list(axes[0])
+    axes = list(axes)
+    vmin = min(np.nanmin(M) for M in matrices)
+    vmax = max(np.nanmax(M) for M in matrices)
+    for ax, M, title in zip(axes, matrices, titles):
+        plot_matrix(M, ax=ax, title=title, colorbar=False, vmin=vmin, vmax=vmax)
+    for ax in axes[1:]:
+        ax.set_ylabel("")
+    axes[0].figure.colorbar(axes[0].images[0], ax=axes, label=label)
+    return axes
 
 
 def _plain(value):

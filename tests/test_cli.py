@@ -146,7 +146,8 @@ def test_predict_adds_a_prediction_column(workdir, tmp_path):
     assert list(out.columns) == ["user", "item", "note", "prediction"]
     assert out["note"].tolist() == ["x", "y", "z"]
     model = MatrixFactorization.load(path / "m.npz")
-    expected = model.predict(["alice", "nobody", "bob"], ["film 01", "film 02", "film 29"])
+    expected, _ = model.predict(["alice", "nobody", "bob"], ["film 01", "film 02", "film 29"],
+                                clip=False, return_fallback=True)
     # Printed in the model's float32 precision, shortest round-trip form.
     np.testing.assert_array_equal(out["prediction"].to_numpy(np.float32),
                                   expected.astype(np.float32))
@@ -194,6 +195,19 @@ def test_recommend_for_an_unknown_user_says_so(workdir):
     result = mfcy("recommend", "m.npz", "--user", "zed", "-n", 2, cwd=path)
     assert len(result.stdout.splitlines()) == 3
     assert "user 'zed' is not in the model" in result.stderr
+    assert "UnknownIdWarning" not in result.stderr  # the note says it once
+
+
+def test_recommend_shows_clipped_scores_unless_no_clip(workdir):
+    path, _ = workdir
+    model = MatrixFactorization.load(path / "m.npz")
+    _, raw = model.recommend("alice", n=4, clip=False)
+    clipped = mfcy("recommend", "m.npz", "--user", "alice", "-n", 4, cwd=path)
+    unclipped = mfcy("recommend", "m.npz", "--user", "alice", "-n", 4, "--no-clip", cwd=path)
+    shown = [float(line.split("\t")[2]) for line in clipped.stdout.splitlines()[1:]]
+    shown_raw = [float(line.split("\t")[2]) for line in unclipped.stdout.splitlines()[1:]]
+    np.testing.assert_allclose(shown_raw, raw, atol=5e-5)
+    np.testing.assert_allclose(shown, np.clip(raw, *model.rating_range_), atol=5e-5)
 
 
 def test_integer_ids_arrive_as_text_and_are_converted(tmp_path):

@@ -135,6 +135,8 @@ def test_two_threads_fitting_two_models_match_sequential_fits():
     assert at_meeting == [1, 1]
 
 
+# The queries draw ids the model does not know on purpose (the fallback path).
+@pytest.mark.filterwarnings("ignore::mfcy.UnknownIdWarning")
 def test_one_model_predicts_and_recommends_from_several_threads():
     X, y, params = problems()[0]
     model = MatrixFactorization(**params).fit(X, y)

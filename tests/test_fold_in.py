@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mfcy import MatrixFactorization
+from mfcy import MatrixFactorization, UnknownIdWarning
 from mfcy.datasets import make_low_rank
 from mfcy.metrics import rmse
 
@@ -107,7 +107,9 @@ def test_folded_in_users_get_predictions_and_recommendations_by_id():
     assert "a" not in items[1]
     assert not {"a", "b"} & set(items[2])
     # An unknown id still falls back; string/int mix-ups are still errors.
-    assert fitted.predict([["nobody", "a"]])[0] == pytest.approx(
+    with pytest.warns(UnknownIdWarning, match="e.g. 'nobody'"):
+        unknown = fitted.predict([["nobody", "a"]])[0]
+    assert unknown == pytest.approx(
         fitted.global_mean_ + fitted.item_bias_[0], rel=1e-6)
     with pytest.raises(ValueError, match="ids must be strings like the training ids"):
         fitted.fold_in(np.array([[1, 2]]), [3.0])
@@ -139,7 +141,7 @@ def test_fold_in_leaves_out_unknown_items_with_a_warning(data):
         fitted.fold_in([[1001, 999]], [4.0])
     # Nothing to learn from: zero factors and bias, the baseline prediction.
     assert fitted.predict([[1001, 0]])[0] == pytest.approx(
-        fitted.predict([[5000, 0]])[0], rel=1e-6)
+        fitted.predict([[5000, 0]], return_fallback=True)[0][0], rel=1e-6)
 
 
 def test_fold_in_duplicates_are_averaged_and_input_is_validated(data):

@@ -37,9 +37,13 @@ def test_column_names_are_configurable(frame):
     renamed["timestamp"] = 0
     model = small_model().fit(renamed, columns=("userId", "movieId", "stars"))
     np.testing.assert_array_equal(model.user_factors_, small_model().fit(frame).user_factors_)
-    with pytest.raises(ValueError, match=r"no user column 'user' \(its columns: 'userId', "
-                                         r"'movieId', 'stars', 'timestamp'\).*columns="):
-        small_model().fit(renamed)
+    # Names the command line recognises are found without columns= (issue 15).
+    np.testing.assert_array_equal(small_model().fit(renamed).user_factors_,
+                                  model.user_factors_)
+    unknown = renamed.rename(columns={"userId": "who", "movieId": "what"})
+    with pytest.raises(ValueError, match=r"no user column 'user' \(its columns: 'who', "
+                                         r"'what', 'stars', 'timestamp'\).*columns="):
+        small_model().fit(unknown)
     with pytest.raises(ValueError, match="3 columns"):
         small_model().fit(renamed, columns=("userId", "movieId"))
     with pytest.raises(ValueError, match="columns= names .* cannot be used with y"):
@@ -97,7 +101,7 @@ def test_predict_takes_a_ratings_frame_and_returns_fallback_mask(frame):
     assert predictions[1] == pytest.approx(model.global_mean_ + model.item_bias_[0], rel=1e-6)
 
 
-def test_clipping_to_the_training_scale_only_when_asked():
+def test_clipping_to_the_training_scale_by_default():
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1], [2, 2]])
     y = np.array([1.0, 5.0, 5.0, 1.0, 3.0])
     model = small_model(n_factors=2, n_epochs=5).fit(X, y)
@@ -105,9 +109,10 @@ def test_clipping_to_the_training_scale_only_when_asked():
     # Force predictions outside the scale: dot products of +-8.
     model.user_factors_[:] = 2
     model.item_factors_[:] = [[2, 0], [-2, 0], [0, 0.1]]
-    raw = model.predict(X)
+    raw = model.predict(X, clip=False)
     assert raw.min() < 1.0 and raw.max() > 5.0
-    clipped = model.predict(X, clip=True)
+    clipped = model.predict(X)
+    np.testing.assert_array_equal(clipped, model.predict(X, clip=True))
     np.testing.assert_array_equal(clipped, np.clip(raw, 1.0, 5.0))
     inside = (raw >= 1) & (raw <= 5)
     np.testing.assert_array_equal(clipped[inside], raw[inside])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from mfcy import DivergenceError, MatrixFactorization
+from mfcy import DivergenceError, MatrixFactorization, UnknownIdWarning
 from mfcy.datasets import make_low_rank
 
 from helpers import random_triples
@@ -93,7 +93,8 @@ def test_predict_forms_and_unknown_id_fallback():
                 + model.user_factors_[u].astype(float) @ model.item_factors_[i].astype(float))
     assert pair[0] == pytest.approx(expected, rel=1e-6)
     # Unknown user: global mean + the known item's bias. Unknown both: global mean.
-    unknown = model.predict([99, 99, 1], [10, 99, 99])
+    with pytest.warns(UnknownIdWarning, match=r"3 of 3 \(user, item\) pairs .*\(e.g. 99\)"):
+        unknown = model.predict([99, 99, 1], [10, 99, 99])
     assert unknown[0] == pytest.approx(model.global_mean_ + model.item_bias_[i], rel=1e-6)
     assert unknown[1] == pytest.approx(model.global_mean_)
     assert unknown[2] == pytest.approx(model.global_mean_ + model.user_bias_[u], rel=1e-6)
@@ -104,8 +105,9 @@ def test_unbiased_model_predicts_dot_products_and_global_mean_for_unknown():
     model = small_model(biased=False).fit(X, [1.0, 2.0, 3.0])
     np.testing.assert_array_equal(model.user_bias_, 0)
     dot = float(model.user_factors_[1].astype(float) @ model.item_factors_[0].astype(float))
-    assert model.predict([[1, 0]])[0] == pytest.approx(dot, rel=1e-6)
-    assert model.predict([[5, 0]])[0] == pytest.approx(2.0)
+    assert model.predict([[1, 0]], clip=False)[0] == pytest.approx(dot, rel=1e-6)
+    with pytest.warns(UnknownIdWarning, match="1 of 1"):
+        assert model.predict([[5, 0]])[0] == pytest.approx(2.0)
 
 
 def test_same_seed_same_bits_different_seed_different_model():
@@ -205,7 +207,7 @@ def test_converted_not_rejected_inputs():
     (np.array([0, 1, 2]), [1.0, 2.0, 3.0], r"shape \(n, 2\)"),
     (np.zeros((3, 3)), [1.0, 2.0, 3.0], r"shape \(n, 2\)"),
     (np.zeros((3, 2, 1)), [1.0, 2.0, 3.0], r"shape \(n, 2\)"),
-    (np.array([[0, 1]]), [[1.0]], "one-dimensional"),
+    (np.array([[0, 1]]), [[1.0, 2.0]], "one-dimensional"),
     (np.array([[0, 1]]), ["high"], "numbers"),
     (np.full((3, 3), np.nan), None, "no observed ratings"),
     (np.zeros(4), None, "must be 2-D"),
@@ -219,7 +221,7 @@ def test_bad_input_is_a_clear_value_error(X, y, message):
 
 @pytest.mark.parametrize("param,value,message", [
     ("n_factors", 0, "n_factors"), ("n_factors", 2.5, "n_factors"), ("n_factors", True, "n_factors"),
-    ("n_epochs", 0, "n_epochs"), ("learning_rate", 0, "learning_rate"),
+    ("n_epochs", -1, "n_epochs"), ("learning_rate", 0, "learning_rate"),
     ("learning_rate", -1e-3, "learning_rate"), ("learning_rate", float("nan"), "learning_rate"),
     ("regularization", -0.1, "regularization"), ("bias_regularization", -1, "bias_regularization"),
     ("init_std", -1, "init_std"), ("update", "parallel", "update"), ("dtype", "float16", "dtype"),

@@ -140,7 +140,13 @@ def test_validation_curve_matches_separate_fits(curve_data):
                                      random_state=0, n_threads=1).fit(R_train)
         assert val_rmse == pytest.approx(rmse(R_val[~np.isnan(R_val)],
                                               fitted.predict(val_pairs)), rel=1e-12)
-        assert train_rmse == pytest.approx(fitted.history_["train_rmse"][-1], rel=1e-5)
+        # The curve scores predictions (clipped to the rating scale); the
+        # history holds the raw scores' RMSE.
+        train_rows = np.argwhere(~np.isnan(R_train))
+        assert train_rmse == pytest.approx(rmse(R_train[~np.isnan(R_train)],
+                                                fitted.predict(train_rows)), rel=1e-12)
+        assert (rmse(R_train[~np.isnan(R_train)], fitted.predict(train_rows, clip=False))
+                == pytest.approx(fitted.history_["train_rmse"][-1], rel=1e-5))
     assert base.n_factors == 100 and not hasattr(base, "user_factors_")  # untouched
     assert curve.train_rmse[2] < curve.train_rmse[1]  # more factors fit training better
     assert len(curve.histories[0]["val_rmse"]) == 80

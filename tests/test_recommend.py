@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mfcy import MatrixFactorization
+from mfcy import MatrixFactorization, UnknownIdWarning
 from mfcy.datasets import make_low_rank
 
 
@@ -40,14 +40,15 @@ def test_recommend_single_user_unknown_user_and_padding(fitted):
     items, scores = model.recommend(3, n=4)
     assert items.shape == (4,) and np.all(np.diff(scores) <= 0)
     # An unknown user gets the baseline ranking: global mean + item bias.
-    items, scores = model.recommend([1000], n=3)
+    with pytest.warns(UnknownIdWarning, match=r"1 of 1 users are not seen .*\(e.g. 1000\)"):
+        items, scores = model.recommend([1000], n=3)
     best = np.argsort(-model.item_bias_, kind="stable")[:3]
     np.testing.assert_array_equal(items[0], model.items_[best])
-    # n beyond the unrated items: the extra slots are -inf.
-    n_seen = int((~np.isnan(R[0])).sum())
-    _, scores = model.recommend([0], n=30)
-    assert scores.shape == (1, 30)
-    assert np.isneginf(scores[0]).sum() == n_seen
+    # n beyond the unrated items: fewer items, never a rated one as padding.
+    n_unseen = int(np.isnan(R[0]).sum())
+    items, scores = model.recommend([0], n=30)
+    assert scores.shape == (1, n_unseen) and not np.ma.is_masked(items)
+    assert not np.isin(items[0], np.flatnonzero(~np.isnan(R[0]))).any()
     with pytest.raises(ValueError, match="n must be"):
         model.recommend([0], n=0)
 

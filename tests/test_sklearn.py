@@ -19,7 +19,7 @@ from sklearn.utils.estimator_checks import (
 )
 from sklearn.utils.validation import check_is_fitted
 
-from mfcy import MatrixFactorization
+from mfcy import MatrixFactorization, UnknownIdWarning
 from mfcy.datasets import make_low_rank
 
 
@@ -59,7 +59,10 @@ def test_tags_say_regressor():
     assert is_regressor(estimator)
     tags = get_tags(estimator)
     assert tags.estimator_type == "regressor"
-    assert tags.input_tags.sparse and tags.input_tags.allow_nan and tags.input_tags.string
+    # The (X, y) form: string ids, no NaN, not sparse (issue 15; the matrix
+    # forms are tested in test_conventions.py).
+    assert tags.input_tags.string
+    assert not tags.input_tags.sparse and not tags.input_tags.allow_nan
     assert tags.requires_fit
 
 
@@ -118,13 +121,14 @@ def test_grid_search_picks_the_true_rank_and_light_regularization(ratings):
 def test_folds_whose_users_are_all_unseen_fall_back_to_the_baseline(ratings):
     X, y = ratings
     # Grouped by user: every test user is absent from its training folds.
-    result = cross_validate(model(), X, y, groups=X[:, 0], cv=GroupKFold(n_splits=3),
-                            scoring=["neg_root_mean_squared_error", "r2"],
-                            return_estimator=True)
+    with pytest.warns(UnknownIdWarning, match="not seen in training"):
+        result = cross_validate(model(), X, y, groups=X[:, 0], cv=GroupKFold(n_splits=3),
+                                scoring=["neg_root_mean_squared_error", "r2"],
+                                return_estimator=True)
     rmse = -result["test_neg_root_mean_squared_error"]
     assert np.isfinite(rmse).all()
     fold_model = result["estimator"][0]
     new_user = np.setdiff1d(X[:, 0], fold_model.users_)[0]
     some_item = fold_model.items_[0]
-    assert fold_model.predict([[new_user, some_item]])[0] == pytest.approx(
+    assert fold_model.predict([[new_user, some_item]], return_fallback=True)[0][0] == pytest.approx(
         fold_model.global_mean_ + fold_model.item_bias_[0], rel=1e-6)

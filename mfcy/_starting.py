@@ -1,0 +1,56 @@
+"""A fit's starting factors: drawn, given by the caller, or continued from a fitted state."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._memory import empty_aligned
+from .data import encode_query_ids
+
+__all__ = ["initial_factors", "continue_from"]
+
+
+def initial_factors(given, shape, name, rng, params):
+    """Factors of ``shape`` in the fit's dtype: drawn from N(0, init_std²), or a checked copy of ``given``."""
+    if given is None:
+        # Drawn in float64 then cast, so float32 and float64 models start
+        # from the same numbers.
+        out = empty_aligned(shape, params["dtype"])
+        out[...] = rng.standard_normal(shape) * params["init_std"]
+        return out
+    arr = np.asarray(given)
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have shape {shape} (n, n_factors), got {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+    out = empty_aligned(shape, params["dtype"])
+    out[...] = arr
+    return out
+
+
+def continue_from(state, training, P, Q, user_bias, item_bias, *, n_factors, keep_users,
+                  keep_items):
+    """Copy the fitted factors and biases of the ids that ``training`` shares with ``state``.
+
+    ``P``, ``Q`` and the biases already hold a fresh start for every id;
+    rows of ids the model knows are overwritten in place.
+    """
+    k_old, k = state.user_factors.shape[1], P.shape[1]
+    if k_old != k:
+        raise ValueError(f"warm_start=True continues from the fitted factors, which have "
+                         f"{k_old} columns, but n_factors={n_factors!r}: set "
+                         "warm_start=False to start over with a new n_factors")
+    if keep_users:
+        old = state.user_codes(training.user_ids)
+        known = old >= 0
+        P[known] = state.user_factors[old[known]]
+        if len(user_bias):
+            user_bias[known] = state.user_bias[old[known]]
+    if keep_items:
+        old = encode_query_ids(training.item_ids, state.items, "item ids")
+        known = old >= 0
+        Q[known] = state.item_factors[old[known]]
+        if len(item_bias):
+            item_bias[known] = state.item_bias[old[known]]
