@@ -61,6 +61,10 @@ class FittedState:
     n_epochs : int
     best_epoch : int or None
         Only for a fit with a validation set.
+    user_accumulator, item_accumulator : ndarray of shape (n,) or None
+        The ``"adagrad"`` schedule's accumulated squared gradient per row
+        (what a ``warm_start`` fit continues from); None for the constant
+        schedule and for a loaded model (model files do not hold them).
     """
 
     user_factors: np.ndarray
@@ -77,6 +81,8 @@ class FittedState:
     history: dict
     n_epochs: int
     best_epoch: int | None = None
+    user_accumulator: np.ndarray | None = None
+    item_accumulator: np.ndarray | None = None
 
     @classmethod
     def build(cls, user_factors, item_factors, user_bias, item_bias, biased, **fields):

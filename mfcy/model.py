@@ -16,7 +16,9 @@ from ._limits import check_block_grid
 from ._recommend import reconstruct, recommend, similar_items
 from ._sklearn_compat import Estimator
 from ._state import current, install, register_model
+from ._schedules import DEFAULT_LEARNING_RATES, initial_accumulators
 from ._training import BlockedRunner, Monitor, ValidationSet, run_epochs
+from ._warm_start import continue_from
 from .exceptions import DivergenceError
 from .data import (Encoded, _canonical, encode_query_ids, rating_rows,
                    split_pairs, to_encoded)
@@ -33,10 +35,13 @@ MIN_WORK_PER_THREAD = 2_000_000
 MAX_RECONSTRUCT_CELLS = 10**8
 
 #: The constructor parameters of :class:`MatrixFactorization` and what each may be.
+#: (Checked in this order: the schedule comes before the rate that depends on it.)
 PARAMETERS = {
     "n_factors": Integer(1),
     "n_epochs": Integer(1),
-    "learning_rate": Real(positive=True),
+    "learning_rate_schedule": Choice(("constant", "adagrad")),
+    "learning_rate": Real(positive=True, none_from=lambda params: DEFAULT_LEARNING_RATES[
+        params["learning_rate_schedule"]]),
     "regularization": Real(),
     "bias_regularization": Real(none_is="regularization"),
     "biased": Boolean(),
@@ -74,8 +79,9 @@ class MatrixFactorization(Estimator):
         Length of each latent vector (``k``).
     n_epochs : int, default=20
         Passes over the observed ratings.
-    learning_rate : float, default=0.005
-        SGD step size.
+    learning_rate : float or None, default=None
+        SGD step size; None means the schedule's default: 0.005 for
+        ``"constant"``, 0.1 for ``"adagrad"``.
     regularization : float, default=0.02
         L2 penalty on the factors.
     bias_regularization : float or None, default=None
@@ -125,6 +131,28 @@ class MatrixFactorization(Estimator):
     tol : float, default=1e-4
         Smallest decrease of the validation RMSE that counts as an
         improvement for ``early_stopping``.
+    learning_rate_schedule : {"constant", "adagrad"}, default="constant"
+        How the step size changes during the fit. ``"constant"``: every
+        update steps with ``learning_rate`` (:math:`\\eta`). ``"adagrad"``:
+        per-row AdaGrad as LIBMF does it (Chin et al., PAKDD 2015): each user
+        row and each item row keeps one accumulated squared gradient
+        :math:`G_u` (:math:`G_i`), 1 at the start, and a rating's update of
+        row :math:`u`, with gradient
+        :math:`g_u = e_{ui} q_i - \\lambda p_u`, is
+
+        .. math:: p_u \\leftarrow p_u + \\frac{\\eta}{\\sqrt{G_u}}\\, g_u,
+                  \\qquad G_u \\leftarrow G_u + \\frac{1}{k}\\lVert g_u \\rVert^2
+
+        (the rate uses :math:`G_u` before this rating; item rows alike). The
+        biases step with their row's rate,
+        :math:`b_u \\leftarrow b_u + \\eta / \\sqrt{G_u}\\,(e_{ui} - \\lambda_b b_u)`,
+        and do not enter :math:`G`: two extra numbers per row, not per
+        factor. Rows rated often slow down, rare rows keep large steps, so
+        one default rate works across data sets (benchmarks/README.md has
+        the table). The accumulators are fitted state: ``warm_start``
+        continues from them (rows new to the model start at 1); a model
+        saved and loaded again does not keep them, so a warm start after
+        :meth:`load` restarts them at 1.
     warm_start : bool, default=False
         When the model is already fitted, ``fit`` continues from its current
         factors and biases instead of drawing new ones (ids new to the model
@@ -200,11 +228,12 @@ class MatrixFactorization(Estimator):
     set_params = Estimator.set_params
     score = Estimator.score
 
-    def __init__(self, n_factors=100, n_epochs=20, learning_rate=0.005, regularization=0.02,
+    def __init__(self, n_factors=100, n_epochs=20, learning_rate=None, regularization=0.02,
                  bias_regularization=None, biased=True, init_std=0.1, shuffle=True,
                  update="simultaneous", dtype="float32", track_loss=True, n_blocks=8,
                  n_threads=None, random_state=None, verbose=False, early_stopping=False,
-                 n_iter_no_change=3, tol=1e-4, warm_start=False):
+                 n_iter_no_change=3, tol=1e-4, warm_start=False,
+                 learning_rate_schedule="constant"):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
         self.learning_rate = learning_rate
@@ -224,6 +253,7 @@ class MatrixFactorization(Estimator):
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.warm_start = warm_start
+        self.learning_rate_schedule = learning_rate_schedule
 
     # -- fitting -------------------------------------------------------------------
 
@@ -367,11 +397,12 @@ class MatrixFactorization(Estimator):
         n_bias_users, n_bias_items = ((n_users, n_items) if biased else (0, 0))
         user_bias = np.zeros(n_bias_users, dtype=dtype)
         item_bias = np.zeros(n_bias_items, dtype=dtype)
+        accumulators = initial_accumulators(params.learning_rate_schedule, n_users, n_items,
+                                            dtype)
         previous = self.__dict__.get("_fitted")
         if params.warm_start and previous is not None:
-            self._warm_start_state(previous, training, P, Q, user_bias, item_bias,
-                                   keep_users=user_factors is None,
-                                   keep_items=item_factors is None)
+            continue_from(previous, training, P, Q, user_bias, item_bias, accumulators,
+                          keep_users=user_factors is None, keep_items=item_factors is None)
         params = params.replace(n_threads=max(1, min(params.n_threads,
                                                      len(ratings) * k // MIN_WORK_PER_THREAD)))
         # Checked before any fitted state is replaced: a bad validation set
@@ -390,7 +421,8 @@ class MatrixFactorization(Estimator):
             train_users=train_users, train_items=train_items, ratings=ratings,
             state_fields=dict(global_mean=global_mean, rating_range=rating_range,
                               users=training.user_ids, items=training.item_ids,
-                              seen_indptr=seen_indptr, seen_items=seen_items))
+                              seen_indptr=seen_indptr, seen_items=seen_items),
+            accumulators=accumulators)
         run_epochs(self, runner, params, monitor)
         return self
 
@@ -606,31 +638,6 @@ class MatrixFactorization(Estimator):
         from .io import load_model
 
         return load_model(path, cls)
-
-    def _warm_start_state(self, state, training, P, Q, user_bias, item_bias, *, keep_users,
-                          keep_items):
-        """Copy the fitted factors and biases of the ids that ``training`` shares with ``state``.
-
-        ``P``, ``Q`` and the biases already hold a fresh start for every id;
-        rows of ids the model knows are overwritten in place.
-        """
-        k_old, k = state.user_factors.shape[1], P.shape[1]
-        if k_old != k:
-            raise ValueError(f"warm_start=True continues from the fitted factors, which have "
-                             f"{k_old} columns, but n_factors={self.n_factors!r}: set "
-                             "warm_start=False to start over with a new n_factors")
-        if keep_users:
-            old = state.user_codes(training.user_ids)
-            known = old >= 0
-            P[known] = state.user_factors[old[known]]
-            if len(user_bias):
-                user_bias[known] = state.user_bias[old[known]]
-        if keep_items:
-            old = encode_query_ids(training.item_ids, state.items, "item ids")
-            known = old >= 0
-            Q[known] = state.item_factors[old[known]]
-            if len(item_bias):
-                item_bias[known] = state.item_bias[old[known]]
 
     # -- new users without refitting ---------------------------------------------------
 
