@@ -16,7 +16,7 @@ from ._limits import check_block_grid
 from ._recommend import reconstruct, recommend, similar_items
 from ._sklearn_compat import Estimator
 from ._state import current, install, register_model
-from ._schedules import DEFAULT_LEARNING_RATES, initial_accumulators
+from ._schedules import DEFAULT_INIT_STDS, DEFAULT_LEARNING_RATES, initial_accumulators
 from ._training import BlockedRunner, Monitor, ValidationSet, run_epochs
 from ._warm_start import continue_from
 from .exceptions import DivergenceError
@@ -45,7 +45,8 @@ PARAMETERS = {
     "regularization": Real(),
     "bias_regularization": Real(none_is="regularization"),
     "biased": Boolean(),
-    "init_std": Real(),
+    "init_std": Real(none_from=lambda params: DEFAULT_INIT_STDS[
+        params["learning_rate_schedule"]]),
     "shuffle": Boolean(),
     "update": Choice(("simultaneous", "sequential")),
     "dtype": Dtype(("float32", "float64")),
@@ -81,7 +82,7 @@ class MatrixFactorization(Estimator):
         Passes over the observed ratings.
     learning_rate : float or None, default=None
         SGD step size; None means the schedule's default: 0.005 for
-        ``"constant"``, 0.1 for ``"adagrad"``.
+        ``"constant"``, 0.05 for ``"adagrad"``.
     regularization : float, default=0.02
         L2 penalty on the factors.
     bias_regularization : float or None, default=None
@@ -90,8 +91,12 @@ class MatrixFactorization(Estimator):
         Learn a global mean and user/item biases. False predicts
         :math:`p_u^\\top q_i` alone (the global mean is still recorded, for
         unknown ids).
-    init_std : float, default=0.1
-        Standard deviation of the normal initial factors.
+    init_std : float or None, default=None
+        Standard deviation of the normal initial factors; None means the
+        schedule's default: 0.1 for ``"constant"`` (mfcy's historical value,
+        kept so that earlier fits stay reproducible), 0.01 for
+        ``"adagrad"`` (benchmarks/README.md, "Learning-rate schedules",
+        measured 0.01 better for both schedules).
     shuffle : bool, default=True
         Visit the ratings in a fresh seeded order every epoch. False visits
         the canonical (user, item) order every epoch, serially (one block,
@@ -229,7 +234,7 @@ class MatrixFactorization(Estimator):
     score = Estimator.score
 
     def __init__(self, n_factors=100, n_epochs=20, learning_rate=None, regularization=0.02,
-                 bias_regularization=None, biased=True, init_std=0.1, shuffle=True,
+                 bias_regularization=None, biased=True, init_std=None, shuffle=True,
                  update="simultaneous", dtype="float32", track_loss=True, n_blocks=8,
                  n_threads=None, random_state=None, verbose=False, early_stopping=False,
                  n_iter_no_change=3, tol=1e-4, warm_start=False,

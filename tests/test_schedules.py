@@ -17,7 +17,10 @@ def _problem():
 def test_learning_rate_none_means_the_schedules_default():
     assert MatrixFactorization()._validated_params().learning_rate == 0.005
     adagrad = MatrixFactorization(learning_rate_schedule="adagrad")
-    assert adagrad._validated_params().learning_rate == 0.1
+    assert adagrad._validated_params().learning_rate == 0.05
+    # init_std=None likewise: the constant schedule keeps its historical 0.1.
+    assert MatrixFactorization()._validated_params().init_std == 0.1
+    assert adagrad._validated_params().init_std == 0.01
     assert MatrixFactorization(learning_rate=0.02,
                                learning_rate_schedule="adagrad")._validated_params() \
         .learning_rate == 0.02
@@ -46,7 +49,7 @@ def test_the_constant_schedule_keeps_no_accumulators_and_adagrad_does():
 
 def test_adagrad_fits_better_than_its_start():
     X, y = _problem()
-    model = MatrixFactorization(n_factors=4, n_epochs=20, random_state=0,
+    model = MatrixFactorization(n_factors=4, n_epochs=60, random_state=0,
                                 learning_rate_schedule="adagrad").fit(X, y)
     rmse = model.history_["train_rmse"]
     assert rmse[-1] < 0.5 * rmse[0]
@@ -90,7 +93,7 @@ def test_warm_start_continues_from_the_accumulators():
     items = np.searchsorted(model.items_, X[:, 1])
     order = np.lexsort((items, users))
     oracle_epoch_adagrad(P, Q, bu, bi, Gu, Gi, users[order], items[order], y[order],
-                         range(len(y)), state.global_mean, 0.1, 0.03, 0.03, True, False)
+                         range(len(y)), state.global_mean, 0.05, 0.03, 0.03, True, False)
     np.testing.assert_allclose(model.user_factors_, P, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(model.item_bias_, bi, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(model._fitted.user_accumulator, Gu, rtol=1e-12)
