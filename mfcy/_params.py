@@ -66,14 +66,22 @@ class Integer(Constraint):
 
 @dataclass(frozen=True)
 class Real(Constraint):
-    """A finite real number, > 0 (``positive``) or >= 0; None may stand for another parameter."""
+    """A finite real number, > 0 (``positive``) or >= 0; None may stand for another parameter.
+
+    ``none_is`` names an earlier parameter whose checked value None stands for;
+    ``none_from`` is a function of the earlier checked values giving it (e.g. a
+    learning rate that depends on the schedule).
+    """
 
     positive: bool = False
     none_is: str | None = None
+    none_from: Any = None
 
     def check(self, name, value, params):
         if value is None and self.none_is is not None:
             return params[self.none_is]
+        if value is None and self.none_from is not None:
+            return float(self.none_from(params))
         if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
                 or not math.isfinite(value)):
             raise ValueError(f"{name} must be a finite real number, got {value!r}")

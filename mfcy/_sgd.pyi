@@ -19,6 +19,8 @@ def sgd_epoch(
     strata: npt.NDArray[np.int64], stride: int, global_mean: float, learning_rate: float,
     regularization: float, bias_regularization: float, biased: bool, sequential: bool,
     n_threads: int,
+    user_accumulator: npt.NDArray[np.floating] | None = ...,
+    item_accumulator: npt.NDArray[np.floating] | None = ...,
 ) -> float: ...
 def error_sums(
     P: npt.NDArray[np.floating], Q: npt.NDArray[np.floating],

@@ -53,21 +53,26 @@ cdef extern from "_sgd_kernel.h" nogil:
         int biased
         int sequential
         int prefetch
+        int adagrad
     # One entry point per (real, index) type pair; each runs the copy of the
     # loops mfcy_select_isa() chose.
     double mfcy_sgd_range_fi32(float *P, float *Q, float *user_bias, float *item_bias,
+                               float *user_g, float *item_g,
                                const int32_t *users, const int32_t *items,
                                const float *ratings, Py_ssize_t k, Py_ssize_t start,
                                Py_ssize_t n, Py_ssize_t step, const mfcy_sgd_params *hp)
     double mfcy_sgd_range_fi64(float *P, float *Q, float *user_bias, float *item_bias,
+                               float *user_g, float *item_g,
                                const int64_t *users, const int64_t *items,
                                const float *ratings, Py_ssize_t k, Py_ssize_t start,
                                Py_ssize_t n, Py_ssize_t step, const mfcy_sgd_params *hp)
     double mfcy_sgd_range_di32(double *P, double *Q, double *user_bias, double *item_bias,
+                               double *user_g, double *item_g,
                                const int32_t *users, const int32_t *items,
                                const double *ratings, Py_ssize_t k, Py_ssize_t start,
                                Py_ssize_t n, Py_ssize_t step, const mfcy_sgd_params *hp)
     double mfcy_sgd_range_di64(double *P, double *Q, double *user_bias, double *item_bias,
+                               double *user_g, double *item_g,
                                const int64_t *users, const int64_t *items,
                                const double *ratings, Py_ssize_t k, Py_ssize_t start,
                                Py_ssize_t n, Py_ssize_t step, const mfcy_sgd_params *hp)
@@ -232,28 +237,29 @@ cdef int _check_indices(const real_t[:, ::1] P, const real_t[:, ::1] Q,
 
 
 cdef double _sgd_range(real_t *P, real_t *Q, real_t *user_bias, real_t *item_bias,
-                       const index_t *users, const index_t *items, const real_t *ratings,
+                       real_t *user_g, real_t *item_g, const index_t *users, const index_t *items, const real_t *ratings,
                        Py_ssize_t k, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t stride,
                        const mfcy_sgd_params *hp) noexcept nogil:
     """SGD over the positions [start, stop) (the C loop of _sgd_range.h)."""
     if real_t is float:
         if index_t is int32_t:
-            return mfcy_sgd_range_fi32(P, Q, user_bias, item_bias, users, items, ratings, k,
-                                       start, stop - start, stride, hp)
+            return mfcy_sgd_range_fi32(P, Q, user_bias, item_bias, user_g, item_g, users, items,
+                                       ratings, k, start, stop - start, stride, hp)
         else:
-            return mfcy_sgd_range_fi64(P, Q, user_bias, item_bias, users, items, ratings, k,
-                                       start, stop - start, stride, hp)
+            return mfcy_sgd_range_fi64(P, Q, user_bias, item_bias, user_g, item_g, users, items,
+                                       ratings, k, start, stop - start, stride, hp)
     else:
         if index_t is int32_t:
-            return mfcy_sgd_range_di32(P, Q, user_bias, item_bias, users, items, ratings, k,
-                                       start, stop - start, stride, hp)
+            return mfcy_sgd_range_di32(P, Q, user_bias, item_bias, user_g, item_g, users, items,
+                                       ratings, k, start, stop - start, stride, hp)
         else:
-            return mfcy_sgd_range_di64(P, Q, user_bias, item_bias, users, items, ratings, k,
-                                       start, stop - start, stride, hp)
+            return mfcy_sgd_range_di64(P, Q, user_bias, item_bias, user_g, item_g, users, items,
+                                       ratings, k, start, stop - start, stride, hp)
 
 
 cdef double _sgd_block(real_t[:, ::1] P, real_t[:, ::1] Q,
                        real_t[::1] user_bias, real_t[::1] item_bias,
+                       real_t[::1] user_g, real_t[::1] item_g,
                        const index_t[::1] users, const index_t[::1] items,
                        const real_t[::1] ratings, const int64_t[::1] chunk_bounds,
                        const int64_t[::1] block_chunks, const int64_t[::1] visit_order,
@@ -268,6 +274,8 @@ cdef double _sgd_block(real_t[:, ::1] P, real_t[:, ::1] Q,
     cdef real_t *q0 = &Q[0, 0] if Q.shape[0] else NULL
     cdef real_t *ub0 = &user_bias[0] if user_bias.shape[0] else NULL
     cdef real_t *ib0 = &item_bias[0] if item_bias.shape[0] else NULL
+    cdef real_t *ug0 = &user_g[0] if user_g.shape[0] else NULL
+    cdef real_t *ig0 = &item_g[0] if item_g.shape[0] else NULL
     cdef const index_t *u0 = &users[0] if users.shape[0] else NULL
     cdef const index_t *i0 = &items[0] if items.shape[0] else NULL
     cdef const real_t *r0 = &ratings[0] if ratings.shape[0] else NULL
@@ -278,7 +286,8 @@ cdef double _sgd_block(real_t[:, ::1] P, real_t[:, ::1] Q,
         if MFCY_DEBUG_BUILD:
             _check_indices(P, Q, user_bias, item_bias, users, items, ratings, start, stop,
                            hp.biased)
-        sse += _sgd_range(p0, q0, ub0, ib0, u0, i0, r0, k, start, stop, stride, hp)
+        sse += _sgd_range(p0, q0, ub0, ib0, ug0, ig0, u0, i0, r0, k, start, stop, stride,
+                          hp)
     return sse
 
 
@@ -290,7 +299,8 @@ def sgd_epoch(real_t[:, ::1] P, real_t[:, ::1] Q,
               const int64_t[::1] strata, Py_ssize_t stride, double global_mean,
               double learning_rate,
               double regularization, double bias_regularization,
-              bint biased, bint sequential, int n_threads):
+              bint biased, bint sequential, int n_threads,
+              user_accumulator=None, item_accumulator=None):
     """Run one SGD epoch in place; return the summed squared error (double).
 
     Parameters
@@ -323,6 +333,11 @@ def sgd_epoch(real_t[:, ::1] P, real_t[:, ::1] Q,
         simultaneous one.
     n_threads : int
         Threads running the blocks of one stratum; does not change the result.
+    user_accumulator, item_accumulator : 1-D, same dtype, (n_users,), (n_items,), optional
+        Given together: the ``"adagrad"`` schedule (LIBMF's per-row AdaGrad),
+        one accumulated squared gradient per row, updated in place; each row
+        then steps with ``learning_rate / sqrt(accumulator)``. Omitted: the
+        constant ``learning_rate``.
 
     Returns
     -------
@@ -342,6 +357,15 @@ def sgd_epoch(real_t[:, ::1] P, real_t[:, ::1] Q,
     hp.sequential = sequential
     hp.prefetch = ((P.shape[0] + Q.shape[0]) * P.shape[1] * sizeof(real_t)
                    > PREFETCH_MIN_BYTES)
+    hp.adagrad = user_accumulator is not None
+    if hp.adagrad != (item_accumulator is not None):
+        raise ValueError("give both accumulators (adagrad) or neither")
+    if hp.adagrad and (len(user_accumulator) != P.shape[0]
+                       or len(item_accumulator) != Q.shape[0]):
+        raise ValueError("an accumulator's length differs from its factor matrix's rows")
+    # The constant schedule passes empty views (the loop never reads them).
+    cdef real_t[::1] user_g = user_accumulator if hp.adagrad else user_bias[:0]
+    cdef real_t[::1] item_g = item_accumulator if hp.adagrad else user_bias[:0]
     cdef double *block_sse = <double *>malloc(max(n_blocks, 1) * sizeof(double))
     if block_sse == NULL:
         raise MemoryError()
@@ -351,7 +375,8 @@ def sgd_epoch(real_t[:, ::1] P, real_t[:, ::1] Q,
                 if n_blocks == 1 or n_threads == 1:
                     for a in range(n_blocks):
                         block = a * n_blocks + (a + strata[s]) % n_blocks
-                        block_sse[a] = _sgd_block(P, Q, user_bias, item_bias, users, items,
+                        block_sse[a] = _sgd_block(P, Q, user_bias, item_bias, user_g, item_g,
+                                                  users, items,
                                                   ratings, chunk_bounds, block_chunks,
                                                   visit_order, block, stride, &hp)
                 else:
@@ -359,7 +384,8 @@ def sgd_epoch(real_t[:, ::1] P, real_t[:, ::1] Q,
                     for a in prange(n_blocks, schedule="dynamic", chunksize=1,
                                     num_threads=n_threads):
                         block = a * n_blocks + (a + strata[s]) % n_blocks
-                        block_sse[a] = _sgd_block(P, Q, user_bias, item_bias, users, items,
+                        block_sse[a] = _sgd_block(P, Q, user_bias, item_bias, user_g, item_g,
+                                                  users, items,
                                                   ratings, chunk_bounds, block_chunks,
                                                   visit_order, block, stride, &hp)
                 # Fixed summation order: the same total for any thread count.
@@ -421,7 +447,7 @@ def error_sums(const real_t[:, ::1] P, const real_t[:, ::1] Q,
     hp.global_mean = global_mean if biased else 0.0
     hp.learning_rate = hp.regularization = hp.bias_regularization = 0.0
     hp.biased = biased
-    hp.sequential = hp.prefetch = 0
+    hp.sequential = hp.prefetch = hp.adagrad = 0
     cdef double sse = 0.0, sae = 0.0
     cdef double *sums = <double *>malloc(2 * max(n_chunks, 1) * sizeof(double))
     if sums == NULL:

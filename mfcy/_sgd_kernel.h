@@ -135,6 +135,7 @@ typedef struct mfcy_sgd_params {
     int biased;                 /* predict with mean and biases, update the biases */
     int sequential;             /* q moves with the new p (the lesson's rule) */
     int prefetch;               /* prefetch the rows of coming ratings */
+    int adagrad;                /* LIBMF's per-row AdaGrad (user_g, item_g) instead of lr */
 } mfcy_sgd_params;
 
 /* ------------------------------------------------------------------------ */
@@ -273,12 +274,13 @@ static int mfcy_use_avx2 = 0;
 #endif
 
 #define MFCY_DEFINE_ENTRY_POINTS(T, I, SUFFIX)                                                   \
-    static inline double mfcy_sgd_range_##SUFFIX(T *P, T *Q, T *user_bias, T *item_bias,                  \
-                                          const I *users, const I *items, const T *ratings,      \
-                                          ptrdiff_t k, ptrdiff_t start, ptrdiff_t n,             \
-                                          ptrdiff_t step, const mfcy_sgd_params *hp) {           \
-        return MFCY_CHOOSE(sgd, SUFFIX)(P, Q, user_bias, item_bias, users, items, ratings, k,    \
-                                        start, n, step, hp);                                     \
+    static inline double mfcy_sgd_range_##SUFFIX(T *P, T *Q, T *user_bias, T *item_bias,         \
+                                          T *user_g, T *item_g, const I *users, const I *items,  \
+                                          const T *ratings, ptrdiff_t k, ptrdiff_t start,        \
+                                          ptrdiff_t n, ptrdiff_t step,                           \
+                                          const mfcy_sgd_params *hp) {                           \
+        return MFCY_CHOOSE(sgd, SUFFIX)(P, Q, user_bias, item_bias, user_g, item_g, users,      \
+                                        items, ratings, k, start, n, step, hp);                  \
     }                                                                                            \
     static inline void mfcy_error_range_##SUFFIX(const T *P, const T *Q, const T *user_bias,            \
                                           const T *item_bias, const I *users, const I *items,    \

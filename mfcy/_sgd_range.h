@@ -10,6 +10,63 @@
 #define DOT MFCY_REAL_NAME(mfcy_dot)
 
 /*
+ * One rating of the "adagrad" schedule (LIBMF's per-row AdaGrad, Chin et al.,
+ * PAKDD 2015): the row of user u steps with lr / sqrt(G_u), where G_u (one
+ * scalar per row, 1 before the first update) accumulates the mean over the k
+ * components of the squared gradient of that row; item rows alike. The rates
+ * use G before this rating, which is then added to G. The biases step with
+ * their row's rate and do not enter G. Returns the squared error.
+ *
+ * The gradients are g_p = err q - reg p and g_q = alpha p + beta q (alpha = err,
+ * beta = -reg for the simultaneous rule; with the sequential one q sees the new
+ * p = (1 - lr_u reg) p + lr_u err q). Their sums of squares come from the dot
+ * products p.p, q.q and p.q of the rows before the step: the same vector code
+ * as the prediction's dot, so every copy of the loops (portable included)
+ * sums in the same order, and the step loop stays a plain elementwise loop.
+ */
+MFCY_ATTR MFCY_INLINE double MFCY_RANGE_NAME(mfcy_adagrad_update)(
+    MFCY_T *MFCY_RESTRICT p, MFCY_T *MFCY_RESTRICT q, MFCY_T *bu, MFCY_T *bi, MFCY_T *gu,
+    MFCY_T *gi, MFCY_T rating, MFCY_T mu, MFCY_T lr, MFCY_T reg, MFCY_T reg_bias,
+    int sequential, const ptrdiff_t k) {
+    const MFCY_T pq = DOT(p, q, k);
+    const MFCY_T err = bu ? rating - (mu + *bu + *bi + pq) : rating - pq;
+    const MFCY_T lr_u = lr / (MFCY_T)sqrt((double)*gu);
+    const MFCY_T lr_i = lr / (MFCY_T)sqrt((double)*gi);
+    if (bu) {
+        const MFCY_T b_u = *bu, b_i = *bi;
+        *bu = b_u + lr_u * (err - reg_bias * b_u);
+        *bi = b_i + lr_i * (err - reg_bias * b_i);
+    }
+    const MFCY_T pp = DOT(p, p, k), qq = DOT(q, q, k);
+    MFCY_T alpha = err, beta = -reg;
+    if (sequential) {
+        alpha = err * ((MFCY_T)1 - lr_u * reg);
+        beta = err * (lr_u * err) - reg;
+    }
+    const MFCY_T sum_gp = err * err * qq - (MFCY_T)2 * err * reg * pq + reg * reg * pp;
+    const MFCY_T sum_gq = alpha * alpha * pp + (MFCY_T)2 * alpha * beta * pq + beta * beta * qq;
+    if (sequential) {
+        MFCY_SIMD
+        for (ptrdiff_t f = 0; f < k; ++f) {
+            const MFCY_T pf = p[f] + lr_u * (err * q[f] - reg * p[f]);
+            p[f] = pf;
+            q[f] = q[f] + lr_i * (err * pf - reg * q[f]);
+        }
+    } else {
+        MFCY_SIMD
+        for (ptrdiff_t f = 0; f < k; ++f) {
+            const MFCY_T pf = p[f], qf = q[f];
+            p[f] = pf + lr_u * (err * qf - reg * pf);
+            q[f] = qf + lr_i * (err * pf - reg * qf);
+        }
+    }
+    /* A sum of squares rounded below 0 adds nothing. */
+    *gu += (sum_gp > 0 ? sum_gp : (MFCY_T)0) / (MFCY_T)k;
+    *gi += (sum_gq > 0 ? sum_gq : (MFCY_T)0) / (MFCY_T)k;
+    return (double)err * (double)err;
+}
+
+/*
  * SGD over the positions start + t, t = (j * step) % n for j = 0 .. n - 1 (step
  * coprime to n: a permutation of the chunk without a gather; consecutive
  * updates hit different users while the chunk stays in L1). Returns the summed
@@ -18,12 +75,14 @@
  */
 MFCY_ATTR MFCY_INLINE double MFCY_RANGE_NAME(mfcy_sgd_tpl)(
     MFCY_T *MFCY_RESTRICT P, MFCY_T *MFCY_RESTRICT Q, MFCY_T *user_bias, MFCY_T *item_bias,
-    const MFCY_I *users, const MFCY_I *items, const MFCY_T *ratings, ptrdiff_t start,
-    ptrdiff_t n, ptrdiff_t step, const mfcy_sgd_params *hp, const ptrdiff_t k) {
+    MFCY_T *user_g, MFCY_T *item_g, const MFCY_I *users, const MFCY_I *items,
+    const MFCY_T *ratings, ptrdiff_t start, ptrdiff_t n, ptrdiff_t step,
+    const mfcy_sgd_params *hp, const ptrdiff_t k) {
     if (n <= 0) return 0.0;
     const MFCY_T mu = (MFCY_T)hp->global_mean, lr = (MFCY_T)hp->learning_rate;
     const MFCY_T reg = (MFCY_T)hp->regularization, reg_bias = (MFCY_T)hp->bias_regularization;
     const int biased = hp->biased, sequential = hp->sequential, prefetch = hp->prefetch;
+    const int adagrad = hp->adagrad;
     step %= n;
     double sse = 0.0;
     ptrdiff_t t = 0, ahead = (MFCY_PREFETCH_DISTANCE * step) % n;
@@ -38,20 +97,27 @@ MFCY_ATTR MFCY_INLINE double MFCY_RANGE_NAME(mfcy_sgd_tpl)(
         const MFCY_I u = users[t], i = items[t];
         MFCY_T *p = P + (ptrdiff_t)u * k;
         MFCY_T *q = Q + (ptrdiff_t)i * k;
-        MFCY_T err;
-        if (biased) {
-            const MFCY_T bu = user_bias[u], bi = item_bias[i];
-            err = ratings[t] - (mu + bu + bi + DOT(p, q, k));
-            user_bias[u] = bu + lr * (err - reg_bias * bu);
-            item_bias[i] = bi + lr * (err - reg_bias * bi);
+        if (adagrad) {
+            sse += MFCY_RANGE_NAME(mfcy_adagrad_update)(p, q, biased ? user_bias + u : NULL,
+                                                        biased ? item_bias + i : NULL,
+                                                        user_g + u, item_g + i, ratings[t], mu,
+                                                        lr, reg, reg_bias, sequential, k);
         } else {
-            err = ratings[t] - DOT(p, q, k);
+            MFCY_T err;
+            if (biased) {
+                const MFCY_T bu = user_bias[u], bi = item_bias[i];
+                err = ratings[t] - (mu + bu + bi + DOT(p, q, k));
+                user_bias[u] = bu + lr * (err - reg_bias * bu);
+                item_bias[i] = bi + lr * (err - reg_bias * bi);
+            } else {
+                err = ratings[t] - DOT(p, q, k);
+            }
+            if (sequential)
+                MFCY_REAL_NAME(mfcy_step_sequential)(p, q, err, lr, reg, k);
+            else
+                MFCY_REAL_NAME(mfcy_step_simultaneous)(p, q, err, lr, reg, k);
+            sse += (double)err * (double)err;
         }
-        if (sequential)
-            MFCY_REAL_NAME(mfcy_step_sequential)(p, q, err, lr, reg, k);
-        else
-            MFCY_REAL_NAME(mfcy_step_simultaneous)(p, q, err, lr, reg, k);
-        sse += (double)err * (double)err;
         t += step;
         if (t >= n) t -= n;
         ahead += step;
@@ -138,11 +204,11 @@ MFCY_ATTR MFCY_INLINE void MFCY_RANGE_NAME(mfcy_predict_tpl)(
     }
 
 MFCY_ATTR static double MFCY_RANGE_NAME(mfcy_sgd)(
-    MFCY_T *P, MFCY_T *Q, MFCY_T *user_bias, MFCY_T *item_bias, const MFCY_I *users,
-    const MFCY_I *items, const MFCY_T *ratings, ptrdiff_t k, ptrdiff_t start, ptrdiff_t n,
-    ptrdiff_t step, const mfcy_sgd_params *hp) {
-    MFCY_SWITCH_K(return, MFCY_RANGE_NAME(mfcy_sgd_tpl), k, P, Q, user_bias, item_bias, users,
-                  items, ratings, start, n, step, hp)
+    MFCY_T *P, MFCY_T *Q, MFCY_T *user_bias, MFCY_T *item_bias, MFCY_T *user_g,
+    MFCY_T *item_g, const MFCY_I *users, const MFCY_I *items, const MFCY_T *ratings,
+    ptrdiff_t k, ptrdiff_t start, ptrdiff_t n, ptrdiff_t step, const mfcy_sgd_params *hp) {
+    MFCY_SWITCH_K(return, MFCY_RANGE_NAME(mfcy_sgd_tpl), k, P, Q, user_bias, item_bias, user_g,
+                  item_g, users, items, ratings, start, n, step, hp)
     return 0.0;
 }
 

@@ -30,27 +30,40 @@ def initial_factors(given, shape, name, rng, params):
     return out
 
 
-def continue_from(state, training, P, Q, user_bias, item_bias, *, n_factors, keep_users,
+def continue_from(state, training, P, Q, user_bias, item_bias, accumulators, *, keep_users,
                   keep_items):
     """Copy the fitted factors and biases of the ids that ``training`` shares with ``state``.
 
     ``P``, ``Q`` and the biases already hold a fresh start for every id;
-    rows of ids the model knows are overwritten in place.
+    rows of ids the model knows are overwritten in place. So are the adagrad
+    ``accumulators`` (user, item) when given and the state has them (a
+    constant-schedule fit or a loaded model has none: they stay at 1; so do
+    the users ``fold_in`` appended, which have none).
     """
     k_old, k = state.user_factors.shape[1], P.shape[1]
     if k_old != k:
         raise ValueError(f"warm_start=True continues from the fitted factors, which have "
-                         f"{k_old} columns, but n_factors={n_factors!r}: set "
+                         f"{k_old} columns, but n_factors={k!r}: set "
                          "warm_start=False to start over with a new n_factors")
+    user_acc, item_acc = accumulators or (None, None)
     if keep_users:
         old = state.user_codes(training.user_ids)
         known = old >= 0
         P[known] = state.user_factors[old[known]]
         if len(user_bias):
             user_bias[known] = state.user_bias[old[known]]
+        _copy_accumulators(state.user_accumulator, user_acc, old)
     if keep_items:
         old = encode_query_ids(training.item_ids, state.items, "item ids")
         known = old >= 0
         Q[known] = state.item_factors[old[known]]
         if len(item_bias):
             item_bias[known] = state.item_bias[old[known]]
+        _copy_accumulators(state.item_accumulator, item_acc, old)
+
+
+def _copy_accumulators(fitted, fresh, old):
+    if fitted is None or fresh is None:
+        return
+    known = (old >= 0) & (old < len(fitted))
+    fresh[known] = fitted[old[known]]

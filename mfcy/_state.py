@@ -65,6 +65,10 @@ class FittedState:
         Input rows of the fit that repeated a (user, item) pair and were
         averaged into it; None for a model loaded from a file (the file does
         not record it).
+    user_accumulator, item_accumulator : ndarray of shape (n,) or None
+        The ``"adagrad"`` schedule's accumulated squared gradient per row
+        (what a ``warm_start`` fit continues from); None for the constant
+        schedule and for a loaded model (model files do not hold them).
     """
 
     user_factors: np.ndarray
@@ -82,6 +86,8 @@ class FittedState:
     n_epochs: int
     best_epoch: int | None = None
     n_duplicates: int | None = None
+    user_accumulator: np.ndarray | None = None
+    item_accumulator: np.ndarray | None = None
 
     @classmethod
     def build(cls, user_factors, item_factors, user_bias, item_bias, biased, **fields):

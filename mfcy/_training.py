@@ -176,9 +176,11 @@ class BlockedRunner:
     cheap_state = True
 
     def __init__(self, plan, rng, P, Q, user_bias, item_bias, params, *, global_mean,
-                 train_users, train_items, ratings, state_fields):
+                 train_users, train_items, ratings, state_fields, accumulators=None):
         self.plan, self.rng = plan, rng
         self.P, self.Q, self.user_bias, self.item_bias = P, Q, user_bias, item_bias
+        # (user, item) accumulators of the "adagrad" schedule, or None.
+        self.accumulators = accumulators
         self.params = params
         self.global_mean = global_mean
         self.train = (train_users, train_items, ratings)
@@ -201,7 +203,8 @@ class BlockedRunner:
                               plan.items, plan.ratings, plan.chunk_bounds, plan.block_chunks,
                               visit_order, strata, stride, self.global_mean, p.learning_rate,
                               p.regularization, p.bias_regularization, p.biased,
-                              p.update == "sequential", p.n_threads)
+                              p.update == "sequential", p.n_threads,
+                              *(self.accumulators or ()))
 
     def train_loss(self):
         users, items, ratings = self.train
@@ -218,12 +221,14 @@ class BlockedRunner:
                 + self.user_bias.sum(dtype=np.float64) + self.item_bias.sum(dtype=np.float64)))
 
     def state(self, history, n_epochs, best_epoch):
+        user_g, item_g = self.accumulators or (None, None)
         return FittedState(self.P, self.Q, *self.shown_bias, self.params.biased,
                            history=history, n_epochs=n_epochs, best_epoch=best_epoch,
-                           **self.fields)
+                           user_accumulator=user_g, item_accumulator=item_g, **self.fields)
 
     def _arrays(self):
-        return (self.P, self.Q, self.user_bias, self.item_bias)
+        # Early stopping keeps the accumulators of the best epoch with its factors.
+        return (self.P, self.Q, self.user_bias, self.item_bias, *(self.accumulators or ()))
 
     def save_best(self):
         # Copied only on improvement, into buffers allocated once.

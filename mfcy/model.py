@@ -16,8 +16,10 @@ from ._limits import check_block_grid
 from ._predict import predict
 from ._starting import continue_from, initial_factors
 from ._recommend import reconstruct, recommend, similar
+from ._factor_model import FactorModelMixin
 from ._sklearn_compat import Estimator
 from ._state import current, install, register_model
+from ._schedules import DEFAULT_INIT_STDS, DEFAULT_LEARNING_RATES, initial_accumulators
 from ._training import BlockedRunner, Monitor, ValidationSet, run_epochs
 from .exceptions import DivergenceError
 from .data import Encoded, _canonical, rating_rows, to_encoded
@@ -34,14 +36,18 @@ MIN_WORK_PER_THREAD = 2_000_000
 MAX_RECONSTRUCT_CELLS = 10**8
 
 #: The constructor parameters of :class:`MatrixFactorization` and what each may be.
+#: (Checked in this order: the schedule comes before the rate that depends on it.)
 PARAMETERS = {
     "n_factors": Integer(1),
     "n_epochs": Integer(0),
-    "learning_rate": Real(positive=True),
+    "learning_rate_schedule": Choice(("constant", "adagrad")),
+    "learning_rate": Real(positive=True, none_from=lambda params: DEFAULT_LEARNING_RATES[
+        params["learning_rate_schedule"]]),
     "regularization": Real(),
     "bias_regularization": Real(none_is="regularization"),
     "biased": Boolean(),
-    "init_std": Real(),
+    "init_std": Real(none_from=lambda params: DEFAULT_INIT_STDS[
+        params["learning_rate_schedule"]]),
     "shuffle": Boolean(),
     "update": Choice(("simultaneous", "sequential")),
     "dtype": Dtype(("float32", "float64")),
@@ -59,7 +65,7 @@ PARAMETERS = {
 
 
 @register_model
-class MatrixFactorization(Estimator):
+class MatrixFactorization(FactorModelMixin, Estimator):
     """Matrix factorization of explicit ratings, fitted by SGD in a compiled kernel.
 
     The model predicts the rating of user ``u`` for item ``i`` as
@@ -79,8 +85,9 @@ class MatrixFactorization(Estimator):
         model then predicts the global mean plus the dot product of the
         initial factors (as Surprise's SVD with ``n_epochs=0``), a reference
         point rather than a model.
-    learning_rate : float, default=0.005
-        SGD step size.
+    learning_rate : float or None, default=None
+        SGD step size; None means the schedule's default: 0.005 for
+        ``"constant"``, 0.05 for ``"adagrad"``.
     regularization : float, default=0.02
         L2 penalty on the factors.
     bias_regularization : float or None, default=None
@@ -89,8 +96,12 @@ class MatrixFactorization(Estimator):
         Learn a global mean and user/item biases. False predicts
         :math:`p_u^\\top q_i` alone (the global mean is still recorded, for
         unknown ids).
-    init_std : float, default=0.1
-        Standard deviation of the normal initial factors.
+    init_std : float or None, default=None
+        Standard deviation of the normal initial factors; None means the
+        schedule's default: 0.1 for ``"constant"`` (mfcy's historical value,
+        kept so that earlier fits stay reproducible), 0.01 for
+        ``"adagrad"`` (benchmarks/README.md, "Learning-rate schedules",
+        measured 0.01 better for both schedules).
     shuffle : bool, default=True
         Visit the ratings in a fresh seeded order every epoch. False visits
         the canonical (user, item) order every epoch, serially (one block,
@@ -130,6 +141,28 @@ class MatrixFactorization(Estimator):
     tol : float, default=1e-4
         Smallest decrease of the validation RMSE that counts as an
         improvement for ``early_stopping``.
+    learning_rate_schedule : {"constant", "adagrad"}, default="constant"
+        How the step size changes during the fit. ``"constant"``: every
+        update steps with ``learning_rate`` (:math:`\\eta`). ``"adagrad"``:
+        per-row AdaGrad as LIBMF does it (Chin et al., PAKDD 2015): each user
+        row and each item row keeps one accumulated squared gradient
+        :math:`G_u` (:math:`G_i`), 1 at the start, and a rating's update of
+        row :math:`u`, with gradient
+        :math:`g_u = e_{ui} q_i - \\lambda p_u`, is
+
+        .. math:: p_u \\leftarrow p_u + \\frac{\\eta}{\\sqrt{G_u}}\\, g_u,
+                  \\qquad G_u \\leftarrow G_u + \\frac{1}{k}\\lVert g_u \\rVert^2
+
+        (the rate uses :math:`G_u` before this rating; item rows alike). The
+        biases step with their row's rate,
+        :math:`b_u \\leftarrow b_u + \\eta / \\sqrt{G_u}\\,(e_{ui} - \\lambda_b b_u)`,
+        and do not enter :math:`G`: two extra numbers per row, not per
+        factor. Rows rated often slow down, rare rows keep large steps, so
+        one default rate works across data sets (benchmarks/README.md has
+        the table). The accumulators are fitted state: ``warm_start``
+        continues from them (rows new to the model start at 1); a model
+        saved and loaded again does not keep them, so a warm start after
+        :meth:`load` restarts them at 1.
     warm_start : bool, default=False
         When the model is already fitted, ``fit`` continues from its current
         factors and biases instead of drawing new ones (ids new to the model
@@ -215,11 +248,12 @@ class MatrixFactorization(Estimator):
     set_params = Estimator.set_params
     score = Estimator.score
 
-    def __init__(self, n_factors=100, n_epochs=20, learning_rate=0.005, regularization=0.02,
-                 bias_regularization=None, biased=True, init_std=0.1, shuffle=True,
+    def __init__(self, n_factors=100, n_epochs=20, learning_rate=None, regularization=0.02,
+                 bias_regularization=None, biased=True, init_std=None, shuffle=True,
                  update="simultaneous", dtype="float32", track_loss=True, n_blocks=8,
                  n_threads=None, random_state=None, verbose=False, early_stopping=False,
-                 n_iter_no_change=3, tol=1e-4, warm_start=False, rating_scale=None):
+                 n_iter_no_change=3, tol=1e-4, warm_start=False, rating_scale=None,
+                 learning_rate_schedule="constant"):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
         self.learning_rate = learning_rate
@@ -240,6 +274,7 @@ class MatrixFactorization(Estimator):
         self.tol = tol
         self.warm_start = warm_start
         self.rating_scale = rating_scale
+        self.learning_rate_schedule = learning_rate_schedule
 
     # -- fitting -------------------------------------------------------------------
 
@@ -369,11 +404,12 @@ class MatrixFactorization(Estimator):
         n_bias_users, n_bias_items = ((n_users, n_items) if biased else (0, 0))
         user_bias = np.zeros(n_bias_users, dtype=dtype)
         item_bias = np.zeros(n_bias_items, dtype=dtype)
+        accumulators = initial_accumulators(params.learning_rate_schedule, n_users, n_items,
+                                            dtype)
         previous = self.__dict__.get("_fitted")
         if params.warm_start and previous is not None:
-            continue_from(previous, training, P, Q, user_bias, item_bias,
-                          n_factors=self.n_factors, keep_users=user_factors is None,
-                          keep_items=item_factors is None)
+            continue_from(previous, training, P, Q, user_bias, item_bias, accumulators,
+                          keep_users=user_factors is None, keep_items=item_factors is None)
         params = params.replace(n_threads=max(1, min(params.n_threads,
                                                      len(ratings) * k // MIN_WORK_PER_THREAD)))
         # Checked before any fitted state is replaced: a bad validation set
@@ -394,7 +430,8 @@ class MatrixFactorization(Estimator):
                               users=training.user_ids, items=training.item_ids,
                               seen_indptr=seen_indptr, seen_items=seen_items,
                               # input rows averaged into another (user, item) pair
-                              n_duplicates=n_input_rows - len(seen_items)))
+                              n_duplicates=n_input_rows - len(seen_items)),
+            accumulators=accumulators)
         run_epochs(self, runner, params, monitor)
         return self
 
@@ -551,96 +588,6 @@ class MatrixFactorization(Estimator):
         """
         return reconstruct(current(self), allow_large=allow_large,
                            max_cells=MAX_RECONSTRUCT_CELLS)
-
-    def plot_loss(self, ax=None):
-        """Plot the training MSE per epoch.
-
-        Parameters
-        ----------
-        ax : matplotlib Axes, optional
-            Where to draw; a new figure if omitted.
-
-        Returns
-        -------
-        matplotlib.axes.Axes
-        """
-        from .plotting import plot_loss
-
-        state = current(self)
-        return plot_loss(state.history, ax=ax)
-
-    def plot_reconstruction(self, ax=None):
-        """Heat map of :meth:`reconstruct`.
-
-        Parameters
-        ----------
-        ax : matplotlib Axes, optional
-
-        Returns
-        -------
-        matplotlib.axes.Axes
-        """
-        from .plotting import plot_matrix
-
-        return plot_matrix(self.reconstruct(), ax=ax, title="Reconstructed ratings")
-
-    # -- saving and loading --------------------------------------------------------
-
-    def save(self, path):
-        """Write the fitted model to one ``.npz`` file (no pickle inside).
-
-        The file holds the factors, biases, id maps, hyperparameters,
-        ``history_``, the training interactions and the mfcy version; see
-        :mod:`mfcy.io` for the format. It is written under a temporary name and
-        renamed into place, so an interrupted save leaves no truncated file.
-
-        Parameters
-        ----------
-        path : str, os.PathLike or binary file object
-            Used as given (no ``.npz`` is appended).
-
-        Examples
-        --------
-        >>> import numpy as np, os, tempfile
-        >>> from mfcy import MatrixFactorization
-        >>> X, y = np.array([["ann", "dune"], ["bob", "dune"]]), np.array([4.0, 2.0])
-        >>> model = MatrixFactorization(n_factors=2, n_epochs=3, random_state=0).fit(X, y)
-        >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
-        >>> model.save(path)
-        >>> again = MatrixFactorization.load(path)
-        >>> bool((again.predict(X) == model.predict(X)).all()), again.users_.tolist()
-        (True, ['ann', 'bob'])
-        """
-        from .io import save_model
-
-        save_model(self, path)
-
-    @classmethod
-    def load(cls, path):
-        """Read a model written by :meth:`save`.
-
-        The archive is opened with ``allow_pickle=False``: nothing in it is
-        ever unpickled. The format version, a SHA-256 checksum and every shape
-        and index range are checked.
-
-        Parameters
-        ----------
-        path : str, os.PathLike or binary file object
-
-        Returns
-        -------
-        MatrixFactorization
-            Fitted; its predictions are bit-identical to the saved model's.
-
-        Raises
-        ------
-        mfcy.io.ModelFileError
-            (a ``ValueError``) If the file is missing, truncated, modified, of
-            an unsupported format version, or holds a pickled object.
-        """
-        from .io import load_model
-
-        return load_model(path, cls)
 
     # -- new users without refitting ---------------------------------------------------
 

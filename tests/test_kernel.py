@@ -57,6 +57,36 @@ def oracle_epoch(P, Q, bu, bi, users, items, ratings, positions, mu, lr, reg, re
     return sse
 
 
+def oracle_epoch_adagrad(P, Q, bu, bi, Gu, Gi, users, items, ratings, positions, mu, lr, reg,
+                         reg_b, biased, sequential):
+    """One epoch of the "adagrad" schedule (LIBMF's per-row AdaGrad) in plain Python.
+
+    Row ``u`` steps with ``lr / sqrt(Gu[u])`` (its bias too), then ``Gu[u]``
+    grows by the mean over the k components of that row's squared gradient;
+    items alike. ``Gu``, ``Gi`` are updated in place.
+    """
+    sse = 0.0
+    for t in positions:
+        u, i, r = users[t], items[t], ratings[t]
+        pred = float(np.dot(P[u], Q[i]))
+        if biased:
+            pred += mu + bu[u] + bi[i]
+        err = r - pred
+        sse += err * err
+        lr_u, lr_i = lr / np.sqrt(Gu[u]), lr / np.sqrt(Gi[i])
+        if biased:
+            bu[u] += lr_u * (err - reg_b * bu[u])
+            bi[i] += lr_i * (err - reg_b * bi[i])
+        grad_p = err * Q[i] - reg * P[u]
+        p_new = P[u] + lr_u * grad_p
+        grad_q = err * (p_new if sequential else P[u]) - reg * Q[i]
+        P[u] = p_new
+        Q[i] += lr_i * grad_q
+        Gu[u] += np.mean(grad_p ** 2)
+        Gi[i] += np.mean(grad_q ** 2)
+    return sse
+
+
 def plan_positions(plan, visit_order, strata, stride):
     """The positions the kernel visits, in order, for one epoch of ``plan``."""
     B = plan.n_blocks
@@ -119,6 +149,81 @@ def test_kernel_matches_oracle_float64(rng, index_dtype, biased, sequential, sha
         np.testing.assert_allclose(bi, bio, rtol=1e-12, atol=1e-14)
     else:  # an unbiased epoch must not touch the biases
         np.testing.assert_array_equal(bu, buo)
+
+
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("biased", [True, False])
+@pytest.mark.parametrize("sequential", [True, False])
+@pytest.mark.parametrize("shape,k,n_blocks,shuffle", [
+    ((30, 20), 5, 1, False),
+    ((57, 41), 16, 3, True),
+    ((9, 70), 33, 4, True),
+    ((25, 18), 8, 2, True),
+    ((20, 15), 32, 2, True),
+    ((12, 10), 64, 1, True),
+    ((10, 8), 100, 2, True),
+])
+def test_adagrad_kernel_matches_oracle_float64(rng, index_dtype, biased, sequential, shape, k,
+                                               n_blocks, shuffle):
+    users, items, ratings, P, Q, bu, bi = make_problem(rng, *shape, k, index_dtype, np.float64)
+    plan = EpochPlan(users, items, ratings, shape[0], shape[1], n_blocks, shuffle, rng,
+                     chunk_size=7)
+    # Accumulators mid-fit (not all 1) so that the sqrt is not of 1 only.
+    Gu = 1.0 + rng.random(shape[0])
+    Gi = 1.0 + rng.random(shape[1])
+    Po, Qo, buo, bio, Guo, Gio = P.copy(), Q.copy(), bu.copy(), bi.copy(), Gu.copy(), Gi.copy()
+    mu, lr, reg, reg_b = 3.0, 0.1, 0.05, 0.02
+    for _ in range(3):
+        visit_order, strata, stride = plan.draw(rng)
+        sse = _sgd.sgd_epoch(P, Q, bu, bi, plan.users, plan.items, plan.ratings,
+                             plan.chunk_bounds, plan.block_chunks, visit_order, strata, stride,
+                             mu, lr, reg, reg_b, biased, sequential, 1, Gu, Gi)
+        positions = plan_positions(plan, visit_order, strata, stride)
+        sse_o = oracle_epoch_adagrad(Po, Qo, buo, bio, Guo, Gio, plan.users, plan.items,
+                                     plan.ratings, positions, mu, lr, reg, reg_b, biased,
+                                     sequential)
+        assert sse == pytest.approx(sse_o, rel=1e-12)
+    for got, want in ((P, Po), (Q, Qo), (Gu, Guo), (Gi, Gio)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    assert (Gu > 1).any() and (Gi > 1).any()
+    if biased:
+        np.testing.assert_allclose(bu, buo, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(bi, bio, rtol=1e-12, atol=1e-14)
+    else:
+        np.testing.assert_array_equal(bu, buo)
+
+
+@pytest.mark.parametrize("sequential", [True, False])
+@pytest.mark.parametrize("k", [12, 8, 32, 100])
+def test_adagrad_kernel_matches_oracle_float32(rng, sequential, k):
+    users, items, ratings, P, Q, bu, bi = make_problem(rng, 40, 30, k, np.int32, np.float32)
+    plan = EpochPlan(users, items, ratings, 40, 30, 2, True, rng, chunk_size=16)
+    Gu, Gi = np.ones(40, np.float32), np.ones(30, np.float32)
+    P64, Q64, bu64, bi64, Gu64, Gi64 = (a.astype(np.float64) for a in (P, Q, bu, bi, Gu, Gi))
+    for _ in range(3):
+        visit_order, strata, stride = plan.draw(rng)
+        sse = _sgd.sgd_epoch(P, Q, bu, bi, plan.users, plan.items, plan.ratings,
+                             plan.chunk_bounds, plan.block_chunks, visit_order, strata, stride,
+                             3.0, 0.1, 0.05, 0.02, True, sequential, 1, Gu, Gi)
+        sse_o = oracle_epoch_adagrad(P64, Q64, bu64, bi64, Gu64, Gi64, plan.users, plan.items,
+                                     plan.ratings.astype(np.float64),
+                                     plan_positions(plan, visit_order, strata, stride),
+                                     3.0, 0.1, 0.05, 0.02, True, sequential)
+        assert sse == pytest.approx(sse_o, rel=1e-4)
+    for got, want in ((P, P64), (Q, Q64), (bu, bu64), (Gu, Gu64), (Gi, Gi64)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_adagrad_needs_both_accumulators_of_the_right_length(rng):
+    users, items, ratings, P, Q, bu, bi = make_problem(rng, 10, 8, 4, np.int32, np.float64)
+    plan = EpochPlan(users, items, ratings, 10, 8, 1, False, rng)
+    visit_order, strata, stride = plan.draw(rng)
+    args = (P, Q, bu, bi, plan.users, plan.items, plan.ratings, plan.chunk_bounds,
+            plan.block_chunks, visit_order, strata, stride, 3.0, 0.1, 0.05, 0.02, True, False, 1)
+    with pytest.raises(ValueError, match="both accumulators"):
+        _sgd.sgd_epoch(*args, np.ones(10))
+    with pytest.raises(ValueError, match="length"):
+        _sgd.sgd_epoch(*args, np.ones(9), np.ones(8))
 
 
 @pytest.mark.parametrize("sequential", [True, False])

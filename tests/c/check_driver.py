@@ -22,11 +22,12 @@ import numpy as np
 
 TESTS = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS))
-from test_kernel import oracle_epoch  # noqa: E402
+from test_kernel import oracle_epoch, oracle_epoch_adagrad  # noqa: E402
 
 STEP = 7919  # a prime above every problem size here: a permutation of the chunk
 EPOCHS = 3
 MU, LR, REG, REG_B = 3.0, 0.03, 0.05, 0.02
+LR_ADAGRAD = 0.1
 
 
 def draw_problem(rng, k, real):
@@ -52,14 +53,20 @@ def fmt_int(values):
     return " ".join(str(int(v)) for v in np.ravel(values))
 
 
-def expected_values(problem, biased, sequential):
+def expected_values(problem, biased, sequential, adagrad):
     users, items, ratings, P, Q, bu, bi, pu, pi = problem
     P, Q, bu, bi, r = (a.astype(np.float64) for a in (P, Q, bu, bi, ratings))
     n = len(users)
     positions = [(j * STEP) % n for j in range(n)]
     mu = MU if biased else 0.0
-    sse = [oracle_epoch(P, Q, bu, bi, users, items, r, positions, mu, LR, REG, REG_B, biased,
-                        sequential) for _ in range(EPOCHS)]
+    Gu, Gi = np.ones(len(P)), np.ones(len(Q))
+    if adagrad:
+        sse = [oracle_epoch_adagrad(P, Q, bu, bi, Gu, Gi, users, items, r, positions, mu,
+                                    LR_ADAGRAD, REG, REG_B, biased, sequential)
+               for _ in range(EPOCHS)]
+    else:
+        sse = [oracle_epoch(P, Q, bu, bi, users, items, r, positions, mu, LR, REG, REG_B,
+                            biased, sequential) for _ in range(EPOCHS)]
     pred_r = (P[users] * Q[items]).sum(1) + (mu + bu[users] + bi[items] if biased else 0.0)
     err = r - pred_r
     pred = np.zeros(len(pu))
@@ -71,6 +78,7 @@ def expected_values(problem, biased, sequential):
             value = (value if biased else 0.0) + float(P[u] @ Q[i])
         pred[t] = value
     return {"sse": np.array(sse), "P": P.ravel(), "Q": Q.ravel(), "bu": bu, "bi": bi,
+            "g": np.concatenate([Gu, Gi]),
             "err": np.array([np.sum(err ** 2), np.sum(np.abs(err))]), "pred": pred}
 
 
@@ -85,17 +93,18 @@ def main():
 
     rng = np.random.default_rng(20261202)
     cases, text = [], []
-    for real, index, biased, sequential, k, isa in itertools.product(
-            ("f", "d"), (32, 64), (True, False), (True, False), (5, 8, 33, 100), args.isa):
+    for real, index, biased, sequential, adagrad, k, isa in itertools.product(
+            ("f", "d"), (32, 64), (True, False), (True, False), (False, True), (5, 8, 33, 100),
+            args.isa):
         problem = draw_problem(rng, k, np.float32 if real == "f" else np.float64)
         users, items, ratings, P, Q, bu, bi, pu, pi = problem
         text.append(f"case {real} {index} {P.shape[0]} {Q.shape[0]} {k} {len(users)} {EPOCHS} "
-                    f"{STEP} {MU!r} {LR!r} {REG!r} {REG_B!r} {int(biased)} {int(sequential)} "
-                    f"{isa}")
+                    f"{STEP} {MU!r} {(LR_ADAGRAD if adagrad else LR)!r} {REG!r} {REG_B!r} "
+                    f"{int(biased)} {int(sequential)} {int(adagrad)} {isa}")
         text += [fmt_int(users), fmt_int(items), fmt(ratings), fmt(P), fmt(Q), fmt(bu), fmt(bi),
                  str(len(pu)), fmt_int(pu), fmt_int(pi)]
-        cases.append(((real, index, biased, sequential, k, isa),
-                      expected_values(problem, biased, sequential)))
+        cases.append(((real, index, biased, sequential, adagrad, k, isa),
+                      expected_values(problem, biased, sequential, adagrad)))
 
     run = subprocess.run(args.driver, input="\n".join(text) + "\n", capture_output=True,
                          text=True)
@@ -105,13 +114,13 @@ def main():
     if args.output:
         pathlib.Path(args.output).write_text(run.stdout)
     lines = run.stdout.splitlines()
-    if len(lines) != 7 * len(cases):
-        sys.exit(f"expected {7 * len(cases)} lines from the driver, got {len(lines)}")
+    if len(lines) != 8 * len(cases):
+        sys.exit(f"expected {8 * len(cases)} lines from the driver, got {len(lines)}")
 
     failures, worst = [], {"f": 0.0, "d": 0.0}
     for c, (key, expected) in enumerate(cases):
         real = key[0]
-        for line in lines[7 * c:7 * c + 7]:
+        for line in lines[8 * c:8 * c + 8]:
             label, *values = line.split()
             got, want = np.array(values, dtype=np.float64), expected[label]
             # test_kernel.py: float64 rtol 1e-12 / atol 1e-14; float32 against the
@@ -123,9 +132,9 @@ def main():
             else:
                 used = np.abs(got - want) / (atol + rtol * np.abs(want))
                 worst[real] = max(worst[real], float(np.max(used)))
-    names = "real, index bits, biased, sequential, k, isa"
+    names = "real, index bits, biased, sequential, adagrad, k, isa"
     print(f"{len(cases)} cases ({names}: every combination of f/d, 32/64, both update rules, "
-          f"biased or not, k in 5 8 33 100, isa {args.isa}); "
+          f"biased or not, constant or adagrad, k in 5 8 33 100, isa {args.isa}); "
           f"largest |difference| from the oracle as a fraction of the tolerance "
           f"(test_kernel.py's): float32 {worst['f']:.3f}, float64 {worst['d']:.3f}")
     if failures:

@@ -18,6 +18,9 @@ static void DCAT(run_case_, DRIVER_S)(const case_header *h) {
     DRIVER_T *Q = checked_malloc(sizeof(DRIVER_T) * h->n_items * k);
     DRIVER_T *bu = checked_malloc(sizeof(DRIVER_T) * h->n_users);
     DRIVER_T *bi = checked_malloc(sizeof(DRIVER_T) * h->n_items);
+    DRIVER_T *g = checked_malloc(sizeof(DRIVER_T) * (h->n_users + h->n_items));
+    for (ptrdiff_t t = 0; t < h->n_users + h->n_items; ++t) g[t] = 1;
+    DRIVER_T *gu = h->hp.adagrad ? g : NULL, *gi = h->hp.adagrad ? g + h->n_users : NULL;
     for (ptrdiff_t t = 0; t < n; ++t) users32[t] = (int32_t)(users64[t] = read_int());
     for (ptrdiff_t t = 0; t < n; ++t) items32[t] = (int32_t)(items64[t] = read_int());
     for (ptrdiff_t t = 0; t < n; ++t) ratings[t] = (DRIVER_T)read_double();
@@ -36,8 +39,8 @@ static void DCAT(run_case_, DRIVER_S)(const case_header *h) {
     for (ptrdiff_t e = 0; e < h->epochs; ++e) {
         /* The whole problem is one chunk, walked as (j * step) % n. */
         const double sse = h->index_bits == 32
-            ? ENTRY(mfcy_sgd_range_, 32)(P, Q, bu, bi, users32, items32, ratings, k, 0, n, h->step, &h->hp)
-            : ENTRY(mfcy_sgd_range_, 64)(P, Q, bu, bi, users64, items64, ratings, k, 0, n, h->step, &h->hp);
+            ? ENTRY(mfcy_sgd_range_, 32)(P, Q, bu, bi, gu, gi, users32, items32, ratings, k, 0, n, h->step, &h->hp)
+            : ENTRY(mfcy_sgd_range_, 64)(P, Q, bu, bi, gu, gi, users64, items64, ratings, k, 0, n, h->step, &h->hp);
         printf(" %.17g", sse);
     }
     printf("\n");
@@ -45,6 +48,7 @@ static void DCAT(run_case_, DRIVER_S)(const case_header *h) {
     DCAT(print_, DRIVER_S)("Q", Q, h->n_items * k);
     DCAT(print_, DRIVER_S)("bu", bu, h->n_users);
     DCAT(print_, DRIVER_S)("bi", bi, h->n_items);
+    DCAT(print_, DRIVER_S)("g", g, h->n_users + h->n_items);
     double sums[2];
     if (h->index_bits == 32) {
         ENTRY(mfcy_error_range_, 32)(P, Q, bu, bi, users32, items32, ratings, k, 0, n, &h->hp, sums);
@@ -56,7 +60,7 @@ static void DCAT(run_case_, DRIVER_S)(const case_header *h) {
     printf("err %.17g %.17g\n", sums[0], sums[1]);
     DCAT(print_, DRIVER_S)("pred", pred, n_pairs);
     free(users64); free(items64); free(users32); free(items32); free(ratings);
-    free(P); free(Q); free(bu); free(bi); free(pu64); free(pi64); free(pu32); free(pi32); free(pred);
+    free(P); free(Q); free(bu); free(bi); free(g); free(pu64); free(pi64); free(pu32); free(pi32); free(pred);
 }
 
 #undef ENTRY

@@ -6,11 +6,12 @@
  *
  * Input, whitespace-separated, any number of cases:
  *   case REAL(f|d) INDEX(32|64) n_users n_items k n epochs step
- *        mu lr reg reg_bias biased sequential isa(0 base|1 best)
+ *        mu lr reg reg_bias biased sequential adagrad(0|1) isa(0 base|1 best)
  *   users[n] items[n] ratings[n] P[n_users*k] Q[n_items*k] bu[n_users] bi[n_items]
  *   n_pairs pair_users[n_pairs] pair_items[n_pairs]
  * Output per case: "sse" and one sum per epoch, then P, Q, bu, bi after the
- * epochs, "err" sse sae of the error pass, "pred" and the predictions, each
+ * epochs, "g" and the adagrad accumulators (users', then items'; they start at
+ * 1 and stay 1 with adagrad 0), "err" sse sae of the error pass, "pred" and the predictions, each
  * value printed with 17 significant digits.
  */
 #include <stdio.h>
@@ -78,6 +79,7 @@ int main(void) {
         h.hp.bias_regularization = read_double();
         h.hp.biased = (int)read_int();
         h.hp.sequential = (int)read_int();
+        h.hp.adagrad = (int)read_int();
         h.hp.prefetch = 1;
         h.best_isa = (int)read_int();
         if (h.hp.biased == 0) h.hp.global_mean = 0.0;  /* as _sgd.pyx does */
