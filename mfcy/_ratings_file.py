@@ -16,6 +16,7 @@ import csv
 import gzip
 import lzma
 import os
+import zlib
 
 import numpy as np
 
@@ -39,6 +40,10 @@ _SEPARATORS = ("::", "\t", ",", ";", "|")
 #: characters, and a 1 GB line of "a,a,a,..." split into Python strings would
 #: take 7 GB before any error.
 _MAX_SNIFFED_LINE = 1 << 20
+#: The longest line pandas is given: its tokenizer holds a line as Python
+#: objects (about six bytes per byte of line) before any error could name it.
+#: The same limit as pyarrow's reader (its block size).
+_MAX_LINE = 1 << 24
 
 
 def _compression(path):
@@ -356,6 +361,7 @@ def _read_delimited_pandas(table, header, positions, string_ids):
     float64 ratings, by pandas' C parser."""
     import pandas as pd
 
+    _refuse_long_lines(table)
     ids = positions[:2]
     frame = table.read(header, positions, {p: str for p in ids} if string_ids else None)
     # pandas reads a column of numbers as integers (or floats, or booleans):
@@ -379,6 +385,38 @@ def _read_delimited_pandas(table, header, positions, string_ids):
         del frame[position]
     parts.append(_file_ratings(frame[positions[2]], table.error))
     return parts
+
+
+def _refuse_long_lines(table):
+    """Refuse a line longer than :data:`_MAX_LINE`, naming it, in one streaming pass.
+
+    Reads the (decompressed) file :data:`_MAX_LINE` bytes at a time, so a
+    gigantic line is never held whole.
+    """
+    opener = _OPENERS.get(table.compression, open)
+    number, run = 1, 0  # the line being read, and its bytes so far
+    with opener(table.path, "rb") as f:
+        while run <= _MAX_LINE:
+            try:
+                chunk = f.read(_MAX_LINE)
+            except (OSError, EOFError, zlib.error, lzma.LZMAError):
+                return  # a damaged file: the parser that follows names the problem
+            if not chunk:
+                return
+            ends = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 10)
+            if not len(ends):
+                run += len(chunk)
+                continue
+            lengths = np.diff(ends, prepend=-1 - run) - 1  # of the lines ending here
+            long = np.flatnonzero(lengths > _MAX_LINE)
+            if len(long):
+                number += int(long[0])
+                break
+            number += len(ends)
+            run = len(chunk) - int(ends[-1]) - 1
+    raise RatingsFileError(f"{table.where}, line {number}: longer than {_MAX_LINE:,} bytes; "
+                           "a ratings file has one short (user, item, rating) line per rating",
+                           line=number)
 
 
 #: Bytes after which a field begins (separators, spaces, quotes, line ends, the

@@ -101,8 +101,9 @@ def test_a_gigantic_first_line_is_refused_without_reading_it_all(tmp_path):
         load_ratings(path)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("before", [b"", b"1,2,3\n4,5,6\n"])
-def test_a_gigantic_line_costs_bounded_memory(tmp_path, before):
+def test_a_gigantic_line_costs_bounded_memory(tmp_path, before, engine):
     # A subprocess, so that its peak RSS is this read's alone. A 100 MB line
     # first (sniffed with a cap) or third (refused by pyarrow's reader, whose
     # blocks are 16 MB; pandas alone would take ~6x the line).
@@ -113,14 +114,14 @@ def test_a_gigantic_line_costs_bounded_memory(tmp_path, before):
             f.write(b"a," * 500_000)
         f.write(b"a\n")
     code = ("import resource, sys\nfrom mfcy.datasets import load_ratings\n"
-            "try:\n    load_ratings(sys.argv[1])\nexcept ValueError as e:\n    print(e)\n"
+            "try:\n    load_ratings(sys.argv[1], engine=sys.argv[2])\nexcept ValueError as e:\n    print(e)\n"
             # VmHWM, not ru_maxrss: on Linux ru_maxrss also counts the parent's
             # RSS at the fork (the whole test session's).
             "try:\n    status = open('/proc/self/status').read().split('VmHWM:')[1]\n"
             "    print(int(status.split()[0]))\n"
             "except OSError:\n"
             "    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
-    run = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+    run = subprocess.run([sys.executable, "-c", code, str(path), engine], capture_output=True,
                          cwd=tmp_path, text=True, timeout=300)
     out = run.stdout.splitlines()
     assert run.returncode == 0 and "longer than" in run.stdout, (run.stdout, run.stderr)
