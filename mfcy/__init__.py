@@ -1,6 +1,7 @@
 """mfcy: collaborative filtering by matrix factorization, with a compiled SGD kernel.
 
-Public names: :class:`MatrixFactorization`, the exceptions
+Public names: :class:`MatrixFactorization`, :class:`SVDpp`, :class:`NMF`,
+:class:`BaselineOnly`, the exceptions
 :class:`DivergenceError` and :class:`NotFittedError` (and
 :class:`mfcy.io.ModelFileError`), :func:`build_info`, and the
 modules :mod:`mfcy.datasets`, :mod:`mfcy.metrics`, :mod:`mfcy.model_selection` and
@@ -15,6 +16,9 @@ _load_extensions()
 from . import datasets, metrics, model_selection
 from .exceptions import DivergenceError, ModelFileError, NotFittedError
 from .model import MatrixFactorization
+from .baseline import BaselineOnly
+from .nmf import NMF
+from .svdpp import SVDpp
 from ._version import __version__
 
 
@@ -56,5 +60,5 @@ def build_info():
             "debug_build": _sgd.debug_build(), "sanitizers": _sgd.sanitizers()}
 
 
-__all__ = ["MatrixFactorization", "DivergenceError", "NotFittedError", "build_info", "datasets", "metrics",
-           "model_selection", "__version__"]
+__all__ = ["MatrixFactorization", "SVDpp", "NMF", "BaselineOnly", "DivergenceError", "NotFittedError",
+           "build_info", "datasets", "metrics", "model_selection", "__version__"]
