@@ -135,7 +135,7 @@ class BaselineOnly(MatrixFactorization):
     user_factors_, item_factors_ : ndarray of shape (n, 0)
         Empty: the model has no factors.
     history_ : dict of lists
-        As :attr:`MatrixFactorization.history_`.
+        As ``MatrixFactorization.history_``.
     n_epochs_ : int
     n_duplicates_ : int
     best_epoch_ : int

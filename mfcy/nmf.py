@@ -138,7 +138,7 @@ class NMF(MatrixFactorization):
     users_, items_ : ndarray
         Index → id.
     history_ : dict of lists
-        As :attr:`MatrixFactorization.history_` (``"sgd_mse"`` is the error
+        As ``MatrixFactorization.history_`` (``"sgd_mse"`` is the error
         met during the multiplicative epoch).
     n_epochs_ : int
     n_duplicates_ : int

@@ -163,7 +163,7 @@ class SVDpp(MatrixFactorization):
     users_, items_ : ndarray
         Index → id.
     history_ : dict of lists
-        As :attr:`MatrixFactorization.history_`.
+        As ``MatrixFactorization.history_``.
     n_epochs_ : int
     n_duplicates_ : int
     best_epoch_ : int
