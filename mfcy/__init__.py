@@ -1,6 +1,7 @@
 """mfcy: collaborative filtering by matrix factorization, with a compiled SGD kernel.
 
-Public names: :class:`MatrixFactorization`, the exceptions
+Public names: :class:`MatrixFactorization`, :class:`SVDpp`, :class:`NMF`,
+:class:`BaselineOnly`, the exceptions
 :class:`DivergenceError` and :class:`NotFittedError`, the warning
 :class:`UnknownIdWarning` (and
 :class:`mfcy.io.ModelFileError`), :func:`build_info`, and the
@@ -16,6 +17,9 @@ _load_extensions()
 from . import datasets, metrics, model_selection
 from .exceptions import DivergenceError, ModelFileError, NotFittedError, UnknownIdWarning
 from .model import MatrixFactorization
+from .baseline import BaselineOnly
+from .nmf import NMF
+from .svdpp import SVDpp
 from ._version import __version__
 
 
@@ -57,6 +61,6 @@ def build_info():
             "debug_build": _sgd.debug_build(), "sanitizers": _sgd.sanitizers()}
 
 
-__all__ = ["MatrixFactorization", "DivergenceError", "NotFittedError", "UnknownIdWarning",
-           "build_info", "datasets", "metrics",
+__all__ = ["MatrixFactorization", "SVDpp", "NMF", "BaselineOnly", "DivergenceError",
+           "NotFittedError", "UnknownIdWarning", "build_info", "datasets", "metrics",
            "model_selection", "__version__"]

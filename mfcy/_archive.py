@@ -220,11 +220,12 @@ def _inconsistent(what):
     return ArchiveError(f"is inconsistent: {what}")
 
 
-def check_layout(members):
+def check_layout(members, min_factors=1):
     """Check the members' shapes and dtypes against each other (nothing is read).
 
     ``members`` maps each key to a :class:`Member`; all the format's members
-    are present.
+    are present. ``min_factors`` is 0 for a model kind without factors
+    (:class:`~mfcy.BaselineOnly`).
     """
     for key, kind in _SCALARS.items():
         m = members[key]
@@ -248,7 +249,7 @@ def check_layout(members):
     if P.shape[0] != n_users or Q.shape[0] != n_items or P.shape[1] != Q.shape[1]:
         raise _inconsistent(f"factor shapes {P.shape} and {Q.shape} do not match {n_users} "
                             f"users and {n_items} items")
-    if P.shape[1] < 1:
+    if P.shape[1] < min_factors:
         raise _inconsistent("the factors must have at least one factor per user and item")
     if ub.shape != (n_users,) or ib.shape != (n_items,):
         raise _inconsistent("bias shapes do not match the numbers of users and items")

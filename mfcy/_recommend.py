@@ -54,7 +54,7 @@ def recommend(state, users, n=10, *, exclude_seen=True, batch_size=None, clip=Tr
         batch = user_idx[start:start + batch_size]
         known = batch >= 0
         S = np.empty((len(batch), n_items), dtype=Q.dtype)
-        S[known] = state.user_factors[batch[known]] @ Q.T
+        S[known] = state.scoring_user_factors[batch[known]] @ Q.T
         if state.biased:
             S[known] += state.user_bias[batch[known], None]
             S[known] += item_base
@@ -129,7 +129,7 @@ def reconstruct(state, *, allow_large=False, max_cells=10**8):
         raise ValueError(f"reconstruct() would build a {n_users} x {n_items} matrix "
                          f"({n_users * n_items:.3g} cells); pass allow_large=True if "
                          "you really want it, or use predict() on the pairs you need")
-    M = state.user_factors.astype(np.float64) @ state.item_factors.T.astype(np.float64)
+    M = state.scoring_user_factors.astype(np.float64) @ state.item_factors.T.astype(np.float64)
     if state.biased:
         M += state.global_mean + state.user_bias[:, None] + state.item_bias[None, :]
     return M

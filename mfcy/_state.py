@@ -33,7 +33,7 @@ from functools import cached_property
 
 import numpy as np
 
-from . import _sgd
+from . import _models, _sgd
 from .data import encode_query_ids
 from .exceptions import not_fitted
 
@@ -69,6 +69,10 @@ class FittedState:
         The ``"adagrad"`` schedule's accumulated squared gradient per row
         (what a ``warm_start`` fit continues from); None for the constant
         schedule and for a loaded model (model files do not hold them).
+    implicit_factors : ndarray of shape (n_items, k) or None
+        SVD++'s implicit item factors ``y_j``: the user side of a prediction is
+        then ``p_u + |N(u)|^-1/2 Σ_{j∈N(u)} y_j`` over the seen items N(u)
+        (:attr:`scoring_user_factors`). None for the other models.
     """
 
     user_factors: np.ndarray
@@ -88,6 +92,7 @@ class FittedState:
     n_duplicates: int | None = None
     user_accumulator: np.ndarray | None = None
     item_accumulator: np.ndarray | None = None
+    implicit_factors: np.ndarray | None = None
 
     @classmethod
     def build(cls, user_factors, item_factors, user_bias, item_bias, biased, **fields):
@@ -105,10 +110,22 @@ class FittedState:
         # Computed now, not on the first predict: reading a model never writes
         # to it (scikit-learn's check_dict_unchanged; no race between readers).
         self.user_lookup  # noqa: B018
+        self.scoring_user_factors  # noqa: B018
 
     def replace(self, **changes):
         """A new state with some fields changed (this one stays as it is)."""
         return dataclasses.replace(self, **changes)
+
+    @cached_property
+    def scoring_user_factors(self):
+        """The user vectors a prediction multiplies with ``q_i``: ``p_u`` (+ SVD++'s ``s_u``)."""
+        Y = self.implicit_factors
+        if Y is None:
+            return self.user_factors
+        S = np.zeros_like(self.user_factors)
+        _models.svdpp_implicit_sums(Y, self.seen_indptr, self.seen_items, S)
+        S += self.user_factors
+        return S
 
     @cached_property
     def user_lookup(self):
@@ -143,14 +160,14 @@ class FittedState:
 
     def error_sums(self, users, items, ratings, n_threads=1):
         """(sum of squared errors, sum of absolute errors) of these (index) triples."""
-        return _sgd.error_sums(self.user_factors, self.item_factors, self.user_bias,
+        return _sgd.error_sums(self.scoring_user_factors, self.item_factors, self.user_bias,
                                self.item_bias, users, items, ratings, self.global_mean,
                                self.biased, n_threads)
 
     def predict_indices(self, user_idx, item_idx):
         """Predictions (in the factors' dtype) of index pairs; -1 means unknown."""
         out = np.empty(len(user_idx), dtype=self.user_factors.dtype)
-        _sgd.predict_pairs(self.user_factors, self.item_factors, self.user_bias,
+        _sgd.predict_pairs(self.scoring_user_factors, self.item_factors, self.user_bias,
                            self.item_bias, user_idx, item_idx, self.global_mean,
                            self.biased, out)
         return out
@@ -199,7 +216,7 @@ FITTED_ATTRIBUTES = {
     "user_bias_": "user_bias", "item_bias_": "item_bias", "global_mean_": "global_mean",
     "rating_range_": "rating_range", "users_": "users", "items_": "items",
     "history_": "history", "n_epochs_": "n_epochs", "best_epoch_": "best_epoch",
-    "n_duplicates_": "n_duplicates",
+    "n_duplicates_": "n_duplicates", "implicit_factors_": "implicit_factors",
     "n_features_in_": "n_features_in",
     # Private, for the package's own tests and tools.
     "_biased": "biased", "_seen_indptr": "seen_indptr", "_seen_items": "seen_items",
@@ -223,6 +240,8 @@ class FittedAttributes:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         value = getattr(current(self), field)
         if value is None:  # best_epoch_ of a fit without a validation set
+            if name != "best_epoch_":
+                raise AttributeError(f"a {type(self).__name__} has no {name}")
             raise AttributeError(f"{name} is set by a fit with a validation set only")
         return value
 

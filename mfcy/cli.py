@@ -16,6 +16,7 @@ import os
 import sys
 import time
 
+from ._cli_algorithms import ALGORITHMS, model_from_options, resolve_algorithm
 from ._cli_report import EpochReporter, plot_curves, plural
 
 __all__ = ["main", "build_parser"]
@@ -149,9 +150,9 @@ def _check_writable(path, what):
 
 
 def _load_model(path):
-    from .model import MatrixFactorization
+    from .io import load_model
 
-    return MatrixFactorization.load(path)
+    return load_model(path)  # whichever model kind the file records
 
 
 def _ids_from_text(values, known, what, error=None):
@@ -188,8 +189,8 @@ def _cmd_fit(args):
 
     from ._state import current
     from .datasets import _read_ratings
-    from .model import MatrixFactorization
 
+    MatrixFactorization = resolve_algorithm(args)
     if args.model:
         _check_writable(args.model, "model file")
         if not args.model.endswith(".npz"):
@@ -358,10 +359,7 @@ def _warn_absurd_sizes(args, ratings):
 
 def _fit_model(args, cls, epochs, early_stopping):
     """The estimator the fit options describe."""
-    return cls(n_factors=args.factors, n_epochs=epochs, learning_rate=args.lr,
-               regularization=args.reg, biased=not args.no_bias, dtype=args.dtype,
-               n_threads=args.threads, random_state=args.seed,
-               early_stopping=early_stopping, n_iter_no_change=args.patience)
+    return model_from_options(args, cls, epochs, early_stopping)
 
 
 def _read_pairs(args, model):
@@ -467,6 +465,7 @@ def _cmd_info(args):
     params = model.get_params()
     state = current(model)
     lines = [
+        f"model        {type(model).__name__}",
         f"model file   {args.model} ({size / 1e6:.2f} MB, format {meta['format_version']}, "
         f"written by mfcy {meta['mfcy_version']})",
         f"users        {len(model.users_):,} ({kind(model.users_)})",
@@ -548,14 +547,19 @@ def build_parser():
                           "ok), or a Parquet file or directory, or an Arrow/Feather file "
                           "(these need pyarrow: pip install 'mfcy[parquet]')")
     fit.add_argument("--model", metavar="OUT.npz", help="where to save the fitted model")
-    fit.add_argument("--factors", type=_positive_int, default=100, metavar="K",
-                     help="latent factors per user and item (default 100)")
-    fit.add_argument("--epochs", type=_positive_int, default=20, metavar="N",
-                     help="passes over the ratings (default 20)")
-    fit.add_argument("--lr", type=_positive_float, default=0.005,
-                     help="learning rate (default 0.005)")
-    fit.add_argument("--reg", type=_non_negative_float, default=0.02,
-                     help="L2 regularization (default 0.02)")
+    fit.add_argument("--algorithm", choices=tuple(ALGORITHMS), default="svd",
+                     help="the model: svd (MatrixFactorization, default), svdpp (SVDpp), "
+                          "nmf (NMF) or baseline (BaselineOnly); options left out take "
+                          "that model's defaults")
+    fit.add_argument("--factors", type=_positive_int, default=None, metavar="K",
+                     help="latent factors per user and item (default 100 for svd)")
+    fit.add_argument("--epochs", type=_positive_int, default=None, metavar="N",
+                     help="passes over the ratings (default 20 for svd)")
+    fit.add_argument("--lr", type=_positive_float, default=None,
+                     help="learning rate (default 0.005 for svd)")
+    fit.add_argument("--reg", type=_non_negative_float, default=None,
+                     help="L2 regularization (default 0.02 for svd; nmf, baseline: "
+                          "both the user and the item regularization)")
     fit.add_argument("--no-bias", action="store_true",
                      help="no global mean or user/item biases (the lesson's plain P Q^T)")
     fit.add_argument("--dtype", choices=("float32", "float64"), default="float32",

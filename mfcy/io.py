@@ -54,7 +54,8 @@ from .exceptions import ModelFileError
 __all__ = ["ModelFileError", "save_model", "load_model", "read_metadata",
            "FORMAT", "FORMAT_VERSION"]
 
-#: The value of a model file's ``format`` member.
+#: The ``format`` member of a :class:`~mfcy.MatrixFactorization` file; other models
+#: write ``"mfcy." + their class name`` (the model kind), read back by that name.
 FORMAT = "mfcy.MatrixFactorization"
 #: The version of the layout this module writes; it reads this version only.
 FORMAT_VERSION = 1
@@ -63,6 +64,8 @@ _META = ("format", "format_version", "mfcy_version")
 _ARRAYS = ("params", "history", "user_factors", "item_factors", "user_bias", "item_bias",
            "global_mean", "biased", "rating_range", "n_epochs", "users", "items",
            "seen_indptr", "seen_items", "best_epoch")
+#: Members only some model kinds have (SVD++'s implicit item factors).
+_OPTIONAL = ("implicit_factors",)
 
 
 def _mfcy_version():
@@ -97,7 +100,7 @@ def _model_arrays(model):
     params = {name: _json_param(name, value) for name, value in model.get_params().items()}
     history = {key: [float(v) for v in values] for key, values in state.history.items()}
     arrays = {
-        "format": np.array(FORMAT),
+        "format": np.array(f"mfcy.{type(model).__name__}"),
         "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
         "mfcy_version": np.array(_mfcy_version()),
         "params": np.array(json.dumps(params, sort_keys=True)),
@@ -118,6 +121,8 @@ def _model_arrays(model):
         "seen_indptr": state.seen_indptr,
         "seen_items": state.seen_items,
     }
+    if state.implicit_factors is not None:  # SVD++
+        arrays["implicit_factors"] = state.implicit_factors
     for name in ("users", "items"):
         if arrays[name].dtype.kind not in "iuU":
             raise ValueError(f"cannot save {name} ids of dtype {arrays[name].dtype}")
@@ -214,20 +219,23 @@ def _read_archive_from(f, name, arrays=True):
                                       if key in archive.members})
         if not arrays:
             return name, header, None
-        return name, header, _read_members(name, archive)
+        return name, header, _read_members(name, archive, header["format"])
 
 
-def _read_members(name, archive):
+def _read_members(name, archive, fmt):
     """Every member, after the layout checks, with the checksum verified as they are read."""
     known = _META + _ARRAYS + ("checksum",)
     missing = [key for key in known if key not in archive.members]
+    known += _OPTIONAL
     if missing:
         raise ModelFileError(f"{name} is incomplete: no {', '.join(map(repr, missing))}")
     unknown = sorted(set(archive.members) - set(known))
     if unknown:
         raise ModelFileError(f"{name} is not an mfcy model file of format version "
                              f"{FORMAT_VERSION}: unknown member {unknown[0]!r}")
-    _archive.check_layout(archive.members)
+    # A model kind that declares zero factors (BaselineOnly) stores (n, 0) arrays.
+    kind = model_class(fmt.partition(".")[2])
+    _archive.check_layout(archive.members, 0 if getattr(kind, "n_factors", None) == 0 else 1)
     stored = archive.read("checksum")
     members, digest = archive.read_all(skip=("checksum",))
     if digest != str(stored[()]):
@@ -248,7 +256,7 @@ def _scalar(members, key, kind, name):
 
 def _check_header(name, members):
     fmt = _scalar(members, "format", "U", name)
-    if fmt != FORMAT:
+    if not _known_format(str(fmt)):
         raise ModelFileError(f"{name} is not an mfcy model file (format {str(fmt)!r})")
     version = int(_scalar(members, "format_version", "iu", name))
     written_by = str(members["mfcy_version"][()]) if "mfcy_version" in members else "unknown"
@@ -259,6 +267,14 @@ def _check_header(name, members):
             f"{written_by}); this mfcy ({_mfcy_version()}) reads format version "
             f"{FORMAT_VERSION} only" + (": upgrade mfcy" if version > FORMAT_VERSION else ""))
     return {"format": str(fmt), "format_version": version, "mfcy_version": written_by}
+
+
+def _known_format(fmt):
+    prefix, _, kind = fmt.partition(".")
+    try:
+        return prefix == "mfcy" and model_class(kind) is not None
+    except ValueError:
+        return False
 
 
 def read_metadata(file):
@@ -313,6 +329,10 @@ def _validated_state(name, members):
                       (ib, "item biases")):
         if not np.isfinite(arr).all():
             raise bad(f"the {what} contain NaN or infinity")
+    Y = members.get("implicit_factors")
+    if Y is not None and (Y.dtype != dtype or Y.shape != Q.shape
+                          or not np.isfinite(Y).all()):
+        raise bad("the implicit factors must be finite, of the item factors' shape and dtype")
     indptr, seen = members["seen_indptr"], members["seen_items"]
     if (indptr.dtype.kind not in "iu" or seen.dtype.kind not in "iu" or indptr.ndim != 1
             or seen.ndim != 1 or indptr.shape != (n_users + 1,)):
@@ -352,6 +372,7 @@ def _validated_state(name, members):
         "n_epochs": int(_scalar(members, "n_epochs", "iu", name)),
         "users": users, "items": items, "seen_indptr": indptr.astype(np.int64, copy=False),
         "seen_items": seen,
+        "implicit_factors": None if Y is None else np.ascontiguousarray(Y),
     }
 
 
@@ -375,10 +396,13 @@ def load_model(file, cls=None):
         If the file is missing, truncated, modified, of another format
         version, or holds a pickled object (which is never unpickled).
     """
-    if cls is None:
-        # Registered by mfcy.model when mfcy is imported (io never imports a model).
-        cls = model_class(FORMAT.rpartition(".")[2])
-    name, _, members = _read_archive(file)
+    name, meta, members = _read_archive(file)
+    # Registered by the model modules when mfcy is imported (io never imports a model).
+    kind = model_class(meta["format"].partition(".")[2])
+    if cls is not None and not issubclass(kind, cls):
+        raise ModelFileError(f"{name} holds a {kind.__name__} model, not a {cls.__name__}: "
+                             f"load it with {kind.__name__}.load or mfcy.io.load_model")
+    cls = kind
     state = _validated_state(name, members)
     params = state["params"]
     unknown = sorted(set(params) - set(cls._get_param_names()))
@@ -399,5 +423,6 @@ def load_model(file, cls=None):
         global_mean=state["global_mean"], rating_range=state["rating_range"],
         users=state["users"], items=state["items"], seen_indptr=state["seen_indptr"],
         seen_items=state["seen_items"], history=state["history"], n_epochs=state["n_epochs"],
-        best_epoch=best_epoch if best_epoch >= 0 else None))
+        best_epoch=best_epoch if best_epoch >= 0 else None,
+        implicit_factors=state["implicit_factors"]))
     return model
