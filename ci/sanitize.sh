@@ -42,8 +42,12 @@ run() { LD_PRELOAD="$LIBASAN $LIBSTDCXX" "$@"; }
 
 SO=$(cd "$WORK" && run python -c "import mfcy._sgd as s; print(s.__file__)")
 echo "== sanitized kernel: $SO"
-ldd "$SO" | grep -E "libasan|libubsan"
-ldd "$SO" | grep -q libasan && ldd "$SO" | grep -q libubsan
+# Through a file: `ldd | grep -q` lets grep exit at the first match, and ldd,
+# writing on into the closed pipe, may then fail the check (a CI rehearsal
+# stopped here without a message).
+ldd "$SO" > "$WORK/ldd.txt"
+grep -E "libasan|libubsan" "$WORK/ldd.txt"
+grep -q libasan "$WORK/ldd.txt" && grep -q libubsan "$WORK/ldd.txt"
 
 (cd "$WORK" && run python -c "
 import mfcy._sgd as s
