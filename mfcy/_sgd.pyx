@@ -229,7 +229,9 @@ cdef int _check_indices(const real_t[:, ::1] P, const real_t[:, ::1] Q,
     cdef Py_ssize_t t
     cdef double touched = 0.0
     for t in range(start, stop):
-        touched += P[users[t], 0] + Q[items[t], 0] + ratings[t]
+        touched += ratings[t]
+        if P.shape[1]:  # no factor columns (a biases-only model): no row is read
+            touched += P[users[t], 0] + Q[items[t], 0]
         if biased:
             touched += user_bias[users[t]] + item_bias[items[t]]
     _nothing(touched)
@@ -270,8 +272,8 @@ cdef double _sgd_block(real_t[:, ::1] P, real_t[:, ::1] Q,
     cdef double sse = 0.0
     # Raw pointers for the C loop (an array may be empty: biases of an
     # unbiased model; the loop then never reads it).
-    cdef real_t *p0 = &P[0, 0] if P.shape[0] else NULL
-    cdef real_t *q0 = &Q[0, 0] if Q.shape[0] else NULL
+    cdef real_t *p0 = &P[0, 0] if P.shape[0] and (P.shape[1] or not MFCY_DEBUG_BUILD) else NULL
+    cdef real_t *q0 = &Q[0, 0] if Q.shape[0] and (Q.shape[1] or not MFCY_DEBUG_BUILD) else NULL
     cdef real_t *ub0 = &user_bias[0] if user_bias.shape[0] else NULL
     cdef real_t *ib0 = &item_bias[0] if item_bias.shape[0] else NULL
     cdef real_t *ug0 = &user_g[0] if user_g.shape[0] else NULL
@@ -403,6 +405,10 @@ cdef int _error_range(const real_t[:, ::1] P, const real_t[:, ::1] Q,
                        const mfcy_sgd_params *hp, double *out) except -1 nogil:
     """Summed squared and absolute errors of [start, stop) into out[0], out[1]."""
     cdef Py_ssize_t k = P.shape[1]
+    # A biases-only model has no factor columns and the loops read no row; the
+    # debug build's checked &P[0, 0] would refuse such an array, so it gets NULL.
+    cdef const real_t *p0 = &P[0, 0] if P.shape[0] and (k or not MFCY_DEBUG_BUILD) else NULL
+    cdef const real_t *q0 = &Q[0, 0] if Q.shape[0] and (k or not MFCY_DEBUG_BUILD) else NULL
     cdef const real_t *ub0 = &user_bias[0] if user_bias.shape[0] else NULL
     cdef const real_t *ib0 = &item_bias[0] if item_bias.shape[0] else NULL
     if stop <= start:
@@ -414,17 +420,17 @@ cdef int _error_range(const real_t[:, ::1] P, const real_t[:, ::1] Q,
                        hp.biased)
     if real_t is float:
         if index_t is int32_t:
-            mfcy_error_range_fi32(&P[0, 0], &Q[0, 0], ub0, ib0, &users[0], &items[0],
+            mfcy_error_range_fi32(p0, q0, ub0, ib0, &users[0], &items[0],
                                   &ratings[0], k, start, stop, hp, out)
         else:
-            mfcy_error_range_fi64(&P[0, 0], &Q[0, 0], ub0, ib0, &users[0], &items[0],
+            mfcy_error_range_fi64(p0, q0, ub0, ib0, &users[0], &items[0],
                                   &ratings[0], k, start, stop, hp, out)
     else:
         if index_t is int32_t:
-            mfcy_error_range_di32(&P[0, 0], &Q[0, 0], ub0, ib0, &users[0], &items[0],
+            mfcy_error_range_di32(p0, q0, ub0, ib0, &users[0], &items[0],
                                   &ratings[0], k, start, stop, hp, out)
         else:
-            mfcy_error_range_di64(&P[0, 0], &Q[0, 0], ub0, ib0, &users[0], &items[0],
+            mfcy_error_range_di64(p0, q0, ub0, ib0, &users[0], &items[0],
                                   &ratings[0], k, start, stop, hp, out)
     return 0
 
@@ -477,11 +483,13 @@ cdef int _check_pairs(const real_t[:, ::1] P, const real_t[:, ::1] Q,
     cdef double touched = out[users.shape[0] - 1] + items[users.shape[0] - 1]
     for t in range(users.shape[0]):
         if users[t] >= 0:
-            touched += P[users[t], 0]
+            if P.shape[1]:
+                touched += P[users[t], 0]
             if biased:
                 touched += user_bias[users[t]]
         if items[t] >= 0:
-            touched += Q[items[t], 0]
+            if Q.shape[1]:
+                touched += Q[items[t], 0]
             if biased:
                 touched += item_bias[items[t]]
     _nothing(touched)
@@ -504,8 +512,8 @@ def predict_pairs(const real_t[:, ::1] P, const real_t[:, ::1] Q,
         return
     if MFCY_DEBUG_BUILD:
         _check_pairs(P, Q, user_bias, item_bias, users, items, biased, out)
-    cdef const real_t *p0 = &P[0, 0] if P.shape[0] else NULL
-    cdef const real_t *q0 = &Q[0, 0] if Q.shape[0] else NULL
+    cdef const real_t *p0 = &P[0, 0] if P.shape[0] and (P.shape[1] or not MFCY_DEBUG_BUILD) else NULL
+    cdef const real_t *q0 = &Q[0, 0] if Q.shape[0] and (Q.shape[1] or not MFCY_DEBUG_BUILD) else NULL
     cdef const real_t *ub0 = &user_bias[0] if user_bias.shape[0] else NULL
     cdef const real_t *ib0 = &item_bias[0] if item_bias.shape[0] else NULL
     with nogil:
