@@ -264,10 +264,10 @@ MFCY_INLINE double mfcy_hsum_v2d(mfcy_v2d a) { return a.v[0] + a.v[1]; }
 /* The entry points _sgd.pyx calls (per chunk of ratings), and the ISA.     */
 /* ------------------------------------------------------------------------ */
 
-/* 1 when the AVX2+FMA copy runs; set once by mfcy_select_isa(). */
-static int mfcy_use_avx2 = 0;
-
 #if MFCY_HAVE_AVX2_PATH
+/* 1 when the AVX2+FMA copy runs; set once by mfcy_select_isa(). Off x86 neither the
+   flag nor the copy exists (ci/c_kernel.sh checks the aarch64 binaries for "avx2"). */
+static int mfcy_use_avx2 = 0;
 #define MFCY_CHOOSE(FN, SUFFIX) (mfcy_use_avx2 ? mfcy_##FN##_avx2_##SUFFIX : mfcy_##FN##_base_##SUFFIX)
 #else
 #define MFCY_CHOOSE(FN, SUFFIX) (mfcy_##FN##_base_##SUFFIX)
@@ -315,11 +315,22 @@ static inline int mfcy_cpu_has_avx2(void) {
 
 /* Use the AVX2+FMA copy if `want` and the CPU has it; returns what is in use. */
 static inline int mfcy_select_isa(int want) {
+#if MFCY_HAVE_AVX2_PATH
     mfcy_use_avx2 = want && mfcy_cpu_has_avx2();
     return mfcy_use_avx2;
+#else
+    (void)want;
+    return 0;
+#endif
 }
 
-static inline int mfcy_isa_in_use(void) { return mfcy_use_avx2; }
+static inline int mfcy_isa_in_use(void) {
+#if MFCY_HAVE_AVX2_PATH
+    return mfcy_use_avx2;
+#else
+    return 0;
+#endif
+}
 
 static inline const char *mfcy_base_path(void) { return MFCY_BASE_PATH; }
 
