@@ -9,18 +9,33 @@ modules :mod:`mfcy.datasets`, :mod:`mfcy.metrics`, :mod:`mfcy.model_selection` a
 :mod:`mfcy.plotting`.
 """
 
-from ._openmp import load_extensions as _load_extensions
+import importlib
 
-# First, before any module imports an extension: see mfcy/_openmp.py.
-_load_extensions()
-
-from . import datasets, metrics, model_selection
-from .exceptions import DivergenceError, ModelFileError, NotFittedError, UnknownIdWarning
-from .model import MatrixFactorization
-from .baseline import BaselineOnly
-from .nmf import NMF
-from .svdpp import SVDpp
 from ._version import __version__
+
+# The public names, imported on first use (PEP 562): ``import mfcy`` loads no
+# extension, numpy or pandas, so it is quick and free of side effects, and the
+# ``mfcy`` command (mfcy/_entry.py) can catch a Ctrl-C during the heavy imports.
+_LAZY_NAMES = {"MatrixFactorization": "model", "SVDpp": "svdpp", "NMF": "nmf",
+               "BaselineOnly": "baseline", "DivergenceError": "exceptions",
+               "ModelFileError": "exceptions", "NotFittedError": "exceptions",
+               "UnknownIdWarning": "exceptions"}
+_LAZY_SUBMODULES = ("datasets", "io", "metrics", "model_selection", "plotting")
+
+
+def __getattr__(name):
+    if name in _LAZY_NAMES:
+        value = getattr(importlib.import_module(f".{_LAZY_NAMES[name]}", __name__), name)
+    elif name in _LAZY_SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_NAMES) | set(_LAZY_SUBMODULES))
 
 
 def build_info():
@@ -53,7 +68,7 @@ def build_info():
     """
     import platform
 
-    from . import _sgd
+    from ._extensions import _sgd
 
     return {"version": __version__, "openmp": _sgd.openmp_enabled(),
             "vector_isa": _sgd.vector_isa(), "kernel_path": _sgd.kernel_path(),

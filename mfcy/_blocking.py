@@ -39,7 +39,7 @@ import functools
 
 import numpy as np
 
-from ._layout import block_layout, bucket_by_block, count_keys, items_by_user
+from ._extensions import _layout
 
 #: Ratings per chunk. Small enough that hundreds of chunks per block give a
 #: fresh order each epoch; large enough that the per-chunk jump (and the loss of
@@ -76,7 +76,7 @@ def _balanced_ranges(index, n, n_blocks):
     Equal shares of ratings, not of ids, so that the blocks of a stratum take
     about the same time whatever the degree distribution.
     """
-    return _ranges_from_counts(count_keys(index, n), n_blocks)
+    return _ranges_from_counts(_layout.count_keys(index, n), n_blocks)
 
 
 def _ranges_from_counts(counts, n_blocks):
@@ -155,7 +155,7 @@ class EpochPlan:
             item_block = _balanced_ranges(items, n_items, n_blocks)
             # A stable counting sort by block (compiled, O(n)), so each block
             # keeps the canonical order.
-            self.users, self.items, self.ratings, block_sizes = bucket_by_block(
+            self.users, self.items, self.ratings, block_sizes = _layout.bucket_by_block(
                 users, items, ratings, user_block, item_block, n_blocks)
         self._init_schedule(block_sizes, chunk_size)
 
@@ -193,7 +193,7 @@ class EpochPlan:
         item_block = _balanced_ranges(items, n_items, n_blocks)
         plan_ratings = np.empty(len(ratings), dtype=dtype)
         with np.errstate(over="ignore"):  # the caller checks for overflow
-            laid_out = block_layout(users, items, ratings, user_block, item_block, n_blocks,
+            laid_out = _layout.block_layout(users, items, ratings, user_block, item_block, n_blocks,
                                     plan_ratings)
         if laid_out is None:
             return None
@@ -203,7 +203,7 @@ class EpochPlan:
         plan.users, plan.items, block_sizes = laid_out
         plan.ratings = plan_ratings
         plan._init_schedule(block_sizes, chunk_size)
-        plan.seen_indptr, plan.seen_items = items_by_user(plan.users, plan.items, n_users)
+        plan.seen_indptr, plan.seen_items = _layout.items_by_user(plan.users, plan.items, n_users)
         return plan
 
     @classmethod

@@ -12,10 +12,10 @@ import threading
 
 import numpy as np
 
-from . import _sgd
+from ._extensions import _sgd
 from ._blocking import CHUNK_SIZE
 from ._exact import exact_sum
-from ._layout import bucket_by_block, items_by_user
+from ._extensions import _layout
 from .data import _canonical, _index_dtype, as_ids, as_ratings
 
 _INT32_MAX = np.iinfo(np.int32).max
@@ -143,7 +143,7 @@ def _layout_row_block(source, lo, hi, item_bounds):
     item_block = np.repeat(np.arange(n_blocks, dtype=np.int64), np.diff(item_bounds))
     # The local fit's stable counting sort (one row block of the grid): the
     # canonical (user, item) order inside each block, as EpochPlan.
-    users, items, ratings, sizes = bucket_by_block(
+    users, items, ratings, sizes = _layout.bucket_by_block(
         (users - lo).astype(np.int64), items.astype(np.int64), ratings,
         np.zeros(hi - lo, dtype=np.int64), item_block, n_blocks)
     offsets = np.zeros(n_blocks + 1, dtype=np.int64)
@@ -288,6 +288,6 @@ def _seen_items(layout):
     for b in range(len(offsets) - 1):
         items[offsets[b]:offsets[b + 1]] += bounds[b]
     # The local fit's compiled pass over the same block layout: canonical order.
-    indptr, items = items_by_user(layout["users"].astype(np.int64), items,
+    indptr, items = _layout.items_by_user(layout["users"].astype(np.int64), items,
                                   layout["hi"] - layout["lo"])
     return np.diff(indptr), items

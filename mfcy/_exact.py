@@ -18,7 +18,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ._layout import half_units_sum
+from ._extensions import _layout
 
 _HALF = 26
 _SLICE = 1 << 26
@@ -36,7 +36,7 @@ def exact_sum(values):
     x = np.ascontiguousarray(values, dtype=np.float64).ravel()
     # The common case first: whole or half stars. Twice each value is then an
     # integer, summed exactly as an int64 in one compiled pass.
-    doubled_sum = half_units_sum(x)
+    doubled_sum = _layout.half_units_sum(x)
     if doubled_sum is not None:
         return Fraction(doubled_sum, 2)
     total = 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._exact import exact_mean
-from ._layout import count_keys
+from ._extensions import _layout
 from .data import _canonical, encode_query_ids, to_encoded
 
 __all__ = ["GroupedRatings", "copy_known_rows"]
@@ -40,7 +40,7 @@ class GroupedRatings:
         self.rating_range = (float(ratings64.min()), float(ratings64.max()))
         self.users, self.items = triples.users, triples.items
         self.user_ptr = np.zeros(self.n_users + 1, dtype=np.int64)
-        np.cumsum(count_keys(self.users, self.n_users), out=self.user_ptr[1:])
+        np.cumsum(_layout.count_keys(self.users, self.n_users), out=self.user_ptr[1:])
 
     def __len__(self):
         return len(self.ratings)
@@ -54,7 +54,7 @@ class GroupedRatings:
         """``(item_ptr, item_users, item_ratings)``, each item's users ascending."""
         order = np.lexsort((self.users, self.items))
         item_ptr = np.zeros(self.n_items + 1, dtype=np.int64)
-        np.cumsum(count_keys(self.items, self.n_items), out=item_ptr[1:])
+        np.cumsum(_layout.count_keys(self.items, self.n_items), out=item_ptr[1:])
         return (item_ptr, np.ascontiguousarray(self.users[order]),
                 np.ascontiguousarray(self.ratings[order]))
 

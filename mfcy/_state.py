@@ -29,11 +29,12 @@ What this guarantees, and what not
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from functools import cached_property
 
 import numpy as np
 
-from . import _models, _sgd
+from ._extensions import _models, _sgd
 from .data import encode_query_ids
 from .exceptions import not_fitted
 
@@ -174,6 +175,11 @@ class FittedState:
 
 
 _MODEL_CLASSES = {}
+# The module that defines (and registers) each model kind a model file may name:
+# the package loads its names on first use, so loading a file may be the first
+# use of its kind. Named, not imported, because the estimators sit above this layer.
+_MODEL_MODULES = {"MatrixFactorization": "mfcy.model", "SVDpp": "mfcy.svdpp",
+                  "NMF": "mfcy.nmf", "BaselineOnly": "mfcy.baseline"}
 
 
 def register_model(cls):
@@ -184,6 +190,8 @@ def register_model(cls):
 
 def model_class(name):
     """The registered model class called ``name``."""
+    if name not in _MODEL_CLASSES and name in _MODEL_MODULES:
+        importlib.import_module(_MODEL_MODULES[name])
     try:
         return _MODEL_CLASSES[name]
     except KeyError:

@@ -40,7 +40,7 @@ import time
 
 import numpy as np
 
-from . import _sgd
+from ._extensions import _sgd
 from ._state import FittedState, install, uninstall
 from ._limits import warn_if_loss_grew
 from .data import encode_query_ids, rating_rows

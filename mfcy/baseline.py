@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _models
+from ._extensions import _models
 from ._blocking import EpochPlan
 from ._fold_in import fold_in_users
 from ._grouped import GroupedRatings, copy_known_rows

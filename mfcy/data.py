@@ -206,9 +206,9 @@ def _encode(ids):
     if ids.dtype in (np.int32, np.int64) and ids.ndim == 1:
         # The common id types, compiled: one pass for the range, one for the
         # lookups, reading a column of an (n, 2) array in place.
-        from ._layout import encode_dense_ids
+        from ._extensions import _layout
 
-        encoded = encode_dense_ids(ids, 2 * len(ids) + 1_000_001)
+        encoded = _layout.encode_dense_ids(ids, 2 * len(ids) + 1_000_001)
         if encoded is not None:
             return encoded
     if ids.dtype.kind in "iu" and len(ids):
@@ -249,11 +249,11 @@ def _canonical(users, items, ratings, user_ids, item_ids):
     the sorted outputs at once (a fit of 10 M ratings must not make many
     copies of them).
     """
-    from ._layout import sort_by_user_item
+    from ._extensions import _layout
 
     n_users, n_items = len(user_ids), len(item_ids)
     dtype = _index_dtype(n_users, n_items)
-    users, items, ratings, n_dup = sort_by_user_item(
+    users, items, ratings, n_dup = _layout.sort_by_user_item(
         np.ascontiguousarray(users, dtype=dtype), np.ascontiguousarray(items, dtype=dtype),
         np.ascontiguousarray(ratings, dtype=np.float64), n_users, n_items)
     if n_dup:

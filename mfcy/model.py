@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._blocking import EpochPlan
-from ._layout import count_keys
+from ._extensions import _layout
 from ._exact import exact_mean
 from ._params import (Anything, Boolean, Choice, Dtype, Integer, RatingScale, Real,
                       available_cores)
@@ -370,7 +370,7 @@ class MatrixFactorization(FactorModelMixin, Estimator):
             # The training pairs, as a compact CSR of item indices per user:
             # recommendations exclude what a user already rated.
             seen_indptr = np.zeros(n_users + 1, dtype=np.int64)
-            np.cumsum(count_keys(triples.users, n_users), out=seen_indptr[1:])
+            np.cumsum(_layout.count_keys(triples.users, n_users), out=seen_indptr[1:])
             seen_items = triples.items
             train_users, train_items = triples.users, triples.items
         else:

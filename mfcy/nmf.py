@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _models
+from ._extensions import _models
 from ._grouped import GroupedRatings, copy_known_rows
 from ._memory import empty_aligned
 from ._params import Anything, Boolean, Dtype, Integer, RatingScale, Real, available_cores

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from . import _models
+from ._extensions import _models
 from ._grouped import GroupedRatings, copy_known_rows
 from ._params import Anything, Boolean, Dtype, Integer, RatingScale, Real, available_cores
 from ._state import FittedState, register_model

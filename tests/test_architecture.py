@@ -3,6 +3,8 @@ and one owner of the fitted state. Read from the installed package's sources."""
 
 import ast
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
@@ -66,9 +68,56 @@ def test_no_import_cycle_inside_mfcy():
 def test_lower_layers_never_import_the_estimators_or_the_top_floor():
     upper = {"model", "io", "cli", "dask", "model_selection", "plotting", "__init__"}
     for name in ("_params", "_state", "_training", "_fold_in", "_recommend", "_sklearn_compat",
-                 "_blocking", "_cluster_tasks", "data", "exceptions", "_openmp", "_version"):
+                 "_blocking", "_cluster_tasks", "data", "exceptions", "_extensions", "_version"):
         assert not (_imports(SOURCES[name]) & upper), name
     assert "model" not in _imports(SOURCES["io"])
+
+
+EXTENSIONS = {"_layout", "_models", "_sgd"}
+
+
+def _extension_imports(path):
+    """(line, how) of each import of a compiled extension in ``path``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if (node.module or "").split(".")[0] in EXTENSIONS:
+                found.append((node.lineno, f"from .{node.module} import ..."))
+            elif node.module is None and {a.name for a in node.names} & EXTENSIONS:
+                found.append((node.lineno, "from . import <extension>"))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)) and getattr(node, "level", 0) == 0:
+            names = [node.module] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+            if any(n and n.split(".")[:2][-1] in EXTENSIONS and n.startswith("mfcy.") for n in names):
+                found.append((node.lineno, "import mfcy.<extension>"))
+    return found
+
+
+def test_the_extensions_are_imported_only_through_the_loader():
+    # mfcy/_extensions.py sets OpenMP's passive-wait hint around the first load
+    # of the extensions; an import around it would load them without the hint.
+    offenders = {name: _extension_imports(path) for name, path in SOURCES.items()
+                 if name != "_extensions"}
+    assert {name: found for name, found in offenders.items() if found} == {}
+    assert _extension_imports(SOURCES["_extensions"])  # the check sees imports where there are
+
+
+def test_importing_the_package_loads_nothing_heavy(tmp_path):
+    # The names are loaded on first use, so `import mfcy` is quick, and the
+    # `mfcy` command (mfcy.cli) does its heavy imports inside main()'s Ctrl-C guard.
+    code = ("import sys, mfcy, mfcy.cli; heavy = ('numpy', 'pandas', 'mfcy._sgd', "
+            "'mfcy._layout', 'mfcy.model'); print([m for m in heavy if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", (out.stdout, out.stderr)
+
+
+def test_public_names_resolve_lazily_and_dir_lists_them():
+    import mfcy.model
+
+    assert mfcy.MatrixFactorization is mfcy.model.MatrixFactorization
+    assert set(mfcy.__all__) <= set(dir(mfcy))
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
+        mfcy.no_such_name  # noqa: B018
 
 
 def test_no_module_is_over_the_size_limit():
@@ -123,3 +172,12 @@ def test_fitted_attributes_are_read_only():
     with pytest.raises(AttributeError):
         model.user_factors_ = None
     assert not hasattr(MatrixFactorization(), "user_factors_")
+
+
+def test_every_model_kind_is_found_by_the_name_a_model_file_records():
+    from mfcy import _state
+
+    for name, module in _state._MODEL_MODULES.items():
+        cls = _state.model_class(name)
+        assert (cls.__name__, cls.__module__) == (name, module)
+    assert set(_state._MODEL_MODULES) == set(_state._MODEL_CLASSES)

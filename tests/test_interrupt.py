@@ -105,3 +105,32 @@ def test_sigint_stops_fit_after_the_running_epoch_with_a_consistent_model(dtype,
     assert result["same_as_fresh_fit"] and result["history_same"], result
     assert result["finite"] and result["predict_works"]
     assert result["handler_restored"]
+
+
+# A Ctrl-C while the `mfcy` command is still importing numpy, pandas and the
+# extensions (most of a second): the child raises SIGINT from inside the
+# import of numpy, as a terminal's Ctrl-C would arrive.
+IMPORT_INTERRUPT_CHILD = """
+import builtins, signal, sys
+real_import = builtins.__import__
+def interrupting_import(name, *args, **kwargs):
+    if name == "numpy":
+        builtins.__import__ = real_import
+        signal.raise_signal(signal.SIGINT)
+    return real_import(name, *args, **kwargs)
+builtins.__import__ = interrupting_import
+if sys.argv[1] == "command":
+    from mfcy.cli import main  # what the installed `mfcy` script runs
+    sys.exit(main(["info", "no-such-model.npz"]))
+from mfcy import MatrixFactorization  # a program's import: a KeyboardInterrupt, as usual
+"""
+
+
+def test_ctrl_c_while_the_command_imports_is_one_line_not_a_traceback(tmp_path):
+    run = subprocess.run([sys.executable, "-c", IMPORT_INTERRUPT_CHILD, "command"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert (run.returncode, run.stderr, run.stdout) == (130, "mfcy: interrupted\n", "")
+    # The child's interrupt is real: in a program's own import it surfaces.
+    program = subprocess.run([sys.executable, "-c", IMPORT_INTERRUPT_CHILD, "program"],
+                             capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert program.returncode != 0 and "KeyboardInterrupt" in program.stderr

@@ -328,7 +328,7 @@ def test_a_bad_mfcy_isa_fails_the_import_with_its_name(tmp_path):
     import sys
 
     env = dict(os.environ, MFCY_ISA="sse9")
-    result = subprocess.run([sys.executable, "-c", "import mfcy"], env=env,
+    result = subprocess.run([sys.executable, "-c", "import mfcy; mfcy.MatrixFactorization"], env=env,
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode != 0
     assert "MFCY_ISA='sse9'" in result.stderr

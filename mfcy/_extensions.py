@@ -1,4 +1,9 @@
-"""Loading the compiled extensions with OpenMP's passive waiting, without touching ``os.environ``.
+"""The compiled extensions, loaded once with OpenMP's passive waiting, ``os.environ`` untouched.
+
+Every module of mfcy that uses an extension (``_layout``, ``_models``, ``_sgd``)
+imports this module first (tests/test_architecture.py checks it), so the
+extensions are loaded here whichever public name or submodule a user imports
+first, and ``import mfcy`` itself stays cheap (its names are loaded on first use).
 
 OpenMP threads that wait at a barrier spin by default. The kernel meets a
 barrier after every stratum, and on a busy machine (a CI runner, a laptop
@@ -22,7 +27,7 @@ import contextlib
 import ctypes
 import os
 
-__all__ = ["load_extensions"]
+__all__ = ["_layout", "_models", "_sgd"]
 
 _HINT = ("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -59,9 +64,7 @@ def _initialise_runtime():
             pass
 
 
-def load_extensions():
-    """Import the compiled extensions (once) with the passive-waiting hint in place."""
-    with _passive_waits_hint():
-        from . import _layout, _sgd  # noqa: F401  (loads the OpenMP runtime they link)
+with _passive_waits_hint():
+    from . import _layout, _models, _sgd  # noqa: E402,F401  (loads the OpenMP runtime they link)
 
-        _initialise_runtime()
+    _initialise_runtime()
