@@ -34,7 +34,7 @@ from functools import cached_property
 import numpy as np
 
 from . import _models, _sgd
-from .data import encode_query_ids
+from ._input import encode_query_ids
 from .exceptions import not_fitted
 
 __all__ = ["FittedState", "FittedAttributes", "install", "uninstall", "current",
