@@ -1,7 +1,8 @@
-"""Data to learn from: a fixed 20 × 15 low-rank problem (:func:`lesson_problem`, the
-teaching notebook's), random low-rank ratings of any size (:func:`make_low_rank`),
-and :func:`~mfcy.datasets.load_ratings` for ratings files (CSV, TSV, MovieLens ``u.data`` and
-``ratings.dat``, compressed or not)."""
+"""Data to learn from: a fixed 20 × 15 low-rank problem
+(:func:`~mfcy.datasets.lesson_problem`, the teaching notebook's), random
+low-rank ratings of any size (:func:`~mfcy.datasets.make_low_rank`), and
+:func:`~mfcy.datasets.load_ratings` for ratings files (CSV, TSV, MovieLens
+``u.data`` and ``ratings.dat``, compressed or not)."""
 
 from __future__ import annotations
 
@@ -59,8 +60,9 @@ def make_low_rank(n_users, n_items, n_factors, density, noise=0.0, random_state=
     """Ratings from random low-rank factors, each entry observed with probability ``density``.
 
     ``R = U Vᵀ (+ noise)`` with standard normal ``U`` (n_users × n_factors) and
-    ``V`` (n_items × n_factors): the construction of :func:`lesson_problem`, at
-    any size and drawn from a :class:`numpy.random.Generator`.
+    ``V`` (n_items × n_factors): the construction of
+    :func:`~mfcy.datasets.lesson_problem`, at any size and drawn from a
+    :class:`numpy.random.Generator`.
 
     Parameters
     ----------
