@@ -17,7 +17,7 @@ alike:
 * ``read_csv``: bare ``pandas.read_csv`` of the CSV (the baseline: three
   columns, no validation, no encoding);
 * ``parquet->encoded``: ``load_ratings(ratings.parquet)`` then
-  ``mfcy.data.to_encoded`` (ids mapped to dense indices: what ``fit`` trains on);
+  ``mfcy._input.to_encoded`` (ids mapped to dense indices: what ``fit`` trains on);
 * ``csv pyarrow`` / ``csv pandas``: ``load_ratings(csv, engine=...)``, each then
   encoded too.
 
@@ -45,7 +45,7 @@ def status(key):
             if line.startswith(key + ":"):
                 return int(line.split()[1]) * 1024
 
-import numpy, pandas, pyarrow, pyarrow.csv, pyarrow.dataset, mfcy, mfcy.datasets, mfcy.data
+import numpy, pandas, pyarrow, pyarrow.csv, pyarrow.dataset, mfcy, mfcy.datasets, mfcy._input
 path, how = sys.argv[1], sys.argv[2]
 with open("/proc/self/clear_refs", "w") as f:
     f.write("5")
@@ -57,7 +57,7 @@ if how == "read_csv":
 else:
     engine = {"csv pyarrow": "pyarrow", "csv pandas": "pandas"}.get(how)
     frame = mfcy.datasets.load_ratings(path, engine=engine)
-    encoded = mfcy.data.to_encoded(frame)
+    encoded = mfcy._input.to_encoded(frame)
     n = len(encoded)
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "peak": status("VmHWM") - base, "rows": n}))

@@ -16,7 +16,7 @@ from ._extensions import _sgd
 from ._blocking import CHUNK_SIZE
 from ._exact import exact_sum
 from ._extensions import _layout
-from .data import _canonical, _index_dtype, as_ids, as_ratings
+from ._input import _canonical, _index_dtype, as_ids, as_ratings
 
 _INT32_MAX = np.iinfo(np.int32).max
 

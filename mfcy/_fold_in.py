@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from .data import encode_query_ids, to_triples
+from ._input import encode_query_ids, to_triples
 
 __all__ = ["fold_in_users"]
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from ._exact import exact_mean
 from ._extensions import _layout
-from .data import _canonical, encode_query_ids, to_encoded
+from ._input import _canonical, encode_query_ids, to_encoded
 
 __all__ = ["GroupedRatings", "copy_known_rows"]
 

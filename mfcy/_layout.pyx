@@ -5,7 +5,7 @@
 * The block layout the SGD epochs walk (:mod:`mfcy._blocking`), straight from
   the input (:func:`block_layout`, two counting-sort passes), or from the
   canonical (user, item) order (:func:`sort_by_user_item`, then
-  :func:`bucket_by_block`), which the lesson's serial path and input with
+  :func:`bucket_by_block`), which the serial path (``shuffle=False``) and input with
   duplicate pairs (averaged first) need. Sort keys are small dense integers,
   so a counting sort is one histogram and one scatter per key, where numpy's
   argsort of an int64 key is O(n log n) and then needs a gather per array
@@ -14,7 +14,7 @@
 * The exact sum of whole/half-star ratings (:func:`half_units_sum`).
 
 Like the kernel, these functions trust their inputs: every user index is in
-[0, n_users) and every item index in [0, n_items), which :mod:`mfcy.data`
+[0, n_users) and every item index in [0, n_items), which :mod:`mfcy._input`
 guarantees by construction. A debug build (``MFCY_DEBUG=1``) checks every
 index anyway.
 """

@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from .data import encode_query_ids, split_pairs
+from ._input import encode_query_ids, split_pairs
 from .exceptions import UnknownIdWarning
 
 __all__ = ["predict", "clip_scale", "warn_unknown"]

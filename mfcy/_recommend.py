@@ -10,7 +10,7 @@ import numpy as np
 
 from ._params import Integer
 from ._predict import clip_scale, warn_unknown
-from .data import encode_query_ids
+from ._input import encode_query_ids
 
 __all__ = ["recommend", "similar", "reconstruct"]
 

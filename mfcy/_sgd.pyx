@@ -2,7 +2,7 @@
 """The compiled SGD kernel of mfcy.
 
 Everything here trusts its inputs: shapes, dtypes, contiguity and index ranges
-are checked once, vectorized, by :mod:`mfcy.data` and :mod:`mfcy.model` before
+are checked once, vectorized, by :mod:`mfcy._input` and :mod:`mfcy.model` before
 a call reaches this module. A debug build (``MFCY_DEBUG=1``) turns Cython's
 bounds checks back on (negative indices are errors too: wraparound stays off),
 so an index that slipped past that validation raises ``IndexError`` instead of

@@ -25,7 +25,7 @@ import numpy as np
 
 from ._params import validate
 from ._state import FittedAttributes, current
-from .data import as_ratings, rating_rows
+from ._input import as_ratings, rating_rows
 
 __all__ = ["Estimator"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._memory import empty_aligned
-from .data import encode_query_ids
+from ._input import encode_query_ids
 
 __all__ = ["initial_factors", "continue_from"]
 

@@ -35,7 +35,7 @@ from functools import cached_property
 import numpy as np
 
 from ._extensions import _models, _sgd
-from .data import encode_query_ids
+from ._input import encode_query_ids
 from .exceptions import not_fitted
 
 __all__ = ["FittedState", "FittedAttributes", "install", "uninstall", "current",

@@ -43,7 +43,7 @@ import numpy as np
 from ._extensions import _sgd
 from ._state import FittedState, install, uninstall
 from ._limits import warn_if_loss_grew
-from .data import encode_query_ids, rating_rows
+from ._input import encode_query_ids, validation_rows
 from .exceptions import DivergenceError
 
 __all__ = ["BlockedRunner", "Monitor", "ValidationSet", "run_epochs", "interrupt_after_epoch",
@@ -253,12 +253,7 @@ class ValidationSet:
 
     def __init__(self, validation, user_ids, item_ids, index_dtype, dtype, columns=None):
         try:
-            if isinstance(validation, tuple):
-                if len(validation) != 2:
-                    raise ValueError(f"a tuple must be (X_val, y_val), got {len(validation)} items")
-                users, items, ratings = rating_rows(*validation)
-            else:
-                users, items, ratings = rating_rows(validation, columns=columns)
+            users, items, ratings = validation_rows(validation, columns)
             user_idx = encode_query_ids(users, user_ids, "user ids")
             item_idx = encode_query_ids(items, item_ids, "item ids")
         except ValueError as exc:

@@ -20,7 +20,7 @@ from ._params import (Anything, RatingScale, Boolean, Choice, Dtype, Integer, Pa
                       available_cores)
 from ._state import current, install, register_model
 from ._training import BlockedRunner, Monitor, ValidationSet, run_epochs
-from .data import encode_query_ids, rating_rows
+from ._input import encode_query_ids, rating_rows
 from .model import MIN_WORK_PER_THREAD, MatrixFactorization
 
 __all__ = ["BaselineOnly"]

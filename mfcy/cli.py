@@ -1,6 +1,6 @@
 """The ``mfcy`` command line (top floor: it uses the library, nothing uses it).
 
-Commands: ``demo`` (the lesson), ``fit`` (a ratings file to a model file),
+Commands: ``demo`` (the teaching notebook's lesson, reproduced), ``fit`` (a ratings file to a model file),
 ``predict``, ``recommend`` and ``info`` (using a model file).
 
 Exit status: 0 on success, 2 on a mistake of the user's (a missing or
@@ -561,7 +561,7 @@ def build_parser():
                      help="L2 regularization (default 0.02 for svd; nmf, baseline: "
                           "both the user and the item regularization)")
     fit.add_argument("--no-bias", action="store_true",
-                     help="no global mean or user/item biases (the lesson's plain P Q^T)")
+                     help="no global mean or user/item biases: predict plain P Q^T")
     fit.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                      help="precision of the factors (default float32)")
     fit.add_argument("--threads", type=_positive_int, default=None, metavar="T",

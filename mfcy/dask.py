@@ -61,7 +61,7 @@ from ._limits import check_block_grid
 from ._params import Integer
 from ._state import FittedState, uninstall
 from ._training import Monitor, ValidationSet, run_epochs
-from .data import DEFAULT_COLUMNS, _index_dtype
+from ._input import DEFAULT_COLUMNS, _index_dtype
 
 __all__ = ["fit", "partition", "BlockedRatings", "WorkerLostError", "DEFAULT_COLUMNS"]
 

@@ -1,6 +1,8 @@
-"""Data to learn from: the lesson's synthetic problem, generated low-rank ratings,
-and :func:`~mfcy.datasets.load_ratings` for ratings files (CSV, TSV, MovieLens ``u.data`` and
-``ratings.dat``, compressed or not)."""
+"""Data to learn from: a fixed 20 × 15 low-rank problem
+(:func:`~mfcy.datasets.lesson_problem`, the teaching notebook's), random
+low-rank ratings of any size (:func:`~mfcy.datasets.make_low_rank`), and
+:func:`~mfcy.datasets.load_ratings` for ratings files (CSV, TSV, MovieLens
+``u.data`` and ``ratings.dat``, compressed or not)."""
 
 from __future__ import annotations
 
@@ -57,8 +59,10 @@ def make_low_rank(n_users, n_items, n_factors, density, noise=0.0, random_state=
                   as_frame=False):
     """Ratings from random low-rank factors, each entry observed with probability ``density``.
 
-    The lesson's generator, generalised: ``R = U Vᵀ (+ noise)`` with standard
-    normal ``U`` (n_users × n_factors) and ``V`` (n_items × n_factors).
+    ``R = U Vᵀ (+ noise)`` with standard normal ``U`` (n_users × n_factors) and
+    ``V`` (n_items × n_factors): the construction of
+    :func:`~mfcy.datasets.lesson_problem`, at any size and drawn from a
+    :class:`numpy.random.Generator`.
 
     Parameters
     ----------

@@ -48,7 +48,7 @@ import numbers
 
 import numpy as np
 
-from .data import as_ids, as_ratings, rating_rows
+from ._input import as_ids, as_ratings, rating_rows
 
 __all__ = ["rmse", "mae", "precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k"]
 

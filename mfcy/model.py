@@ -22,7 +22,7 @@ from ._state import current, install, register_model
 from ._schedules import DEFAULT_INIT_STDS, DEFAULT_LEARNING_RATES, initial_accumulators
 from ._training import BlockedRunner, Monitor, ValidationSet, run_epochs
 from .exceptions import DivergenceError
-from .data import Encoded, _canonical, rating_rows, to_encoded
+from ._input import Encoded, _canonical, rating_rows, to_encoded
 
 __all__ = ["MatrixFactorization", "DivergenceError"]
 

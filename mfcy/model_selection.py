@@ -10,11 +10,13 @@ works on ``(X, y)``. What scikit-learn lacks for ratings lives here:
   for unknown ids;
 * :func:`validation_curve` fits one model per value of a hyperparameter and
   scores each on a held-out set (with the model's own validation tracking and
-  early stopping), which answers the lesson's exercises.
+  early stopping): validation error against the number of factors, the
+  regularization, biased or not.
 
 Recipes
 -------
-The lesson's three exercises, on a training / validation split:
+Three sweeps on a training / validation split (they answer the teaching
+notebook's exercises):
 
 >>> import numpy as np
 >>> from mfcy import MatrixFactorization
@@ -50,7 +52,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .data import _is_dataframe, _is_sparse, as_ids, as_ratings, rating_rows, split_pairs
+from ._input import (as_ids, as_ratings, check_pair_count, input_form, rating_rows, split_pairs,
+                     validation_rows)
 from .metrics import rmse
 
 __all__ = ["train_test_split", "validation_curve", "ValidationCurve"]
@@ -148,17 +151,13 @@ def train_test_split(X, y=None, *, test_size=0.2, keep_in_train=None, random_sta
     """
     if keep_in_train not in _KEEP:
         raise ValueError(f"keep_in_train must be one of {_KEEP}, got {keep_in_train!r}")
-    form = "pairs" if y is not None else (
-        "sparse" if _is_sparse(X) else "frame" if _is_dataframe(X) else "dense")
+    form = input_form(X, y)
     if form == "pairs":
-        if _is_sparse(X):
-            raise ValueError("y must be None when X is a sparse ratings matrix")
         users, items = split_pairs(X)
+        # Checked, not kept: the split returns y's own rows (a Series stays one).
         ratings = as_ratings(np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y),
                              "y (the ratings)")
-        if len(ratings) != len(users):
-            raise ValueError(f"X has {len(users)} (user, item) pairs but y has "
-                             f"{len(ratings)} ratings")
+        check_pair_count(len(users), len(ratings))
     elif form == "frame":
         users, items = _frame_columns(X, user_col, item_col)
     elif form == "sparse":
@@ -309,8 +308,7 @@ def validation_curve(estimator, X, y=None, *, param_name, param_range, validatio
     if param_name not in estimator.get_params():
         raise ValueError(f"{param_name!r} is not a parameter of {type(estimator).__name__}")
     train_rows = rating_rows(X, y)
-    val_rows = rating_rows(*validation) if isinstance(validation, tuple) else rating_rows(
-        validation)
+    val_rows = validation_rows(validation)
     train_rmse, val_rmse, n_epochs, best_epochs, histories = [], [], [], [], []
     for value in param_range:
         model = type(estimator)(**estimator.get_params()).set_params(**{param_name: value})

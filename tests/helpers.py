@@ -2,6 +2,20 @@
 
 import numpy as np
 
+#: The parameters of a small test model: a few factors and epochs, seeded, one
+#: thread (on tiny data thread start-up and barriers would dominate; the
+#: factors are the same bits for any thread count).
+SMALL_MODEL = dict(n_factors=3, n_epochs=4, random_state=0, n_threads=1)
+
+
+def small_model(**params):
+    """An unfitted :class:`mfcy.MatrixFactorization` with :data:`SMALL_MODEL`'s
+    parameters, ``params`` overriding them. A test module that needs other
+    defaults binds them once: ``functools.partial(small_model, n_epochs=30)``."""
+    from mfcy import MatrixFactorization
+
+    return MatrixFactorization(**{**SMALL_MODEL, **params})
+
 
 def random_triples(rng, n_users, n_items, density, scale=1.0):
     """A random sparse problem as canonical (users, items, ratings) arrays."""

@@ -68,7 +68,7 @@ def test_no_import_cycle_inside_mfcy():
 def test_lower_layers_never_import_the_estimators_or_the_top_floor():
     upper = {"model", "io", "cli", "dask", "model_selection", "plotting", "__init__"}
     for name in ("_params", "_state", "_training", "_fold_in", "_recommend", "_sklearn_compat",
-                 "_blocking", "_cluster_tasks", "data", "exceptions", "_extensions", "_version"):
+                 "_blocking", "_cluster_tasks", "_input", "exceptions", "_extensions", "_version"):
         assert not (_imports(SOURCES[name]) & upper), name
     assert "model" not in _imports(SOURCES["io"])
 
@@ -118,6 +118,32 @@ def test_public_names_resolve_lazily_and_dir_lists_them():
     assert set(mfcy.__all__) <= set(dir(mfcy))
     with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
         mfcy.no_such_name  # noqa: B018
+
+
+# The layers of docs/how_mfcy_is_built.rst, bottom up (the compiled kernel,
+# _sgd/_layout/_models, is below them all). A module imports only from its own
+# layer or lower ones; a new module must be placed here.
+LAYERS = [
+    ("foundation", {"exceptions", "_version", "_extensions", "_limits", "_memory", "_exact",
+                    "_params", "_schedules", "plotting"}),
+    ("data", {"_ratings_file", "_readers", "_input", "_blocking", "_grouped", "datasets",
+              "metrics"}),
+    ("state", {"_state"}),
+    ("model files", {"_archive", "io"}),
+    ("shared by every model", {"_training", "_sklearn_compat", "_recommend", "_fold_in",
+                               "_predict", "_starting", "_factor_model"}),
+    ("estimators", {"model", "baseline", "nmf", "svdpp"}),
+    ("top floor", {"cli", "_cli_algorithms", "_cli_report", "__main__", "dask",
+                   "_cluster_tasks", "model_selection", "__init__"}),
+]
+
+
+def test_every_module_has_a_layer_and_imports_only_its_own_or_lower_ones():
+    layer_of = {name: level for level, (_, names) in enumerate(LAYERS) for name in names}
+    assert set(layer_of) == set(SOURCES), set(layer_of) ^ set(SOURCES)
+    upward = {(name, dep, LAYERS[layer_of[dep]][0]) for name, path in SOURCES.items()
+              for dep in _imports(path) if layer_of[dep] > layer_of[name]}
+    assert not upward
 
 
 def test_no_module_is_over_the_size_limit():

@@ -4,15 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mfcy import MatrixFactorization
 from mfcy.datasets import make_low_rank
 
-
-def small_model(**kw):
-    # One thread: tiny problems in tests, where thread start-up would dominate.
-    params = dict(n_factors=3, n_epochs=4, random_state=0, n_threads=1)
-    params.update(kw)
-    return MatrixFactorization(**params)
+from helpers import small_model
 
 
 @pytest.fixture

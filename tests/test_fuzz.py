@@ -35,7 +35,7 @@ from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from mfcy import MatrixFactorization
-from mfcy.data import as_ids, to_triples
+from mfcy._input import as_ids, to_triples
 
 from helpers import count_fuzz_example
 

@@ -2,20 +2,20 @@
 form, and the numerical rules (conversions, extreme ratings, divergence)."""
 
 import re
+from functools import partial
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from mfcy import DivergenceError, MatrixFactorization
-from mfcy.data import to_triples
+from mfcy._input import to_triples
 from mfcy.datasets import make_low_rank
 
+from helpers import small_model
 
-def small_model(**kw):
-    params = dict(n_factors=3, n_epochs=4, learning_rate=0.02, random_state=0)
-    params.update(kw)
-    return MatrixFactorization(**params)
+
+small_model = partial(small_model, learning_rate=0.02)
 
 
 def assert_same_model(a, b):

@@ -14,6 +14,8 @@ from mfcy import MatrixFactorization
 from mfcy.datasets import make_low_rank
 from mfcy.io import FORMAT_VERSION, ModelFileError
 
+from helpers import small_model
+
 
 def string_frame(seed=0):
     frame = make_low_rank(40, 25, 3, 0.4, random_state=seed, as_frame=True)
@@ -24,9 +26,7 @@ def string_frame(seed=0):
 
 
 def fitted(**kw):
-    params = dict(n_factors=3, n_epochs=4, random_state=0, n_threads=1)
-    params.update(kw)
-    return MatrixFactorization(**params).fit(string_frame())
+    return small_model(**kw).fit(string_frame())
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,7 @@
 """MatrixFactorization: input forms, id maps, predictions, errors, plots."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -7,13 +9,10 @@ import scipy.sparse as sp
 from mfcy import DivergenceError, MatrixFactorization, UnknownIdWarning
 from mfcy.datasets import make_low_rank
 
-from helpers import random_triples
+from helpers import random_triples, small_model
 
 
-def small_model(**kw):
-    params = dict(n_factors=4, n_epochs=3, random_state=0)
-    params.update(kw)
-    return MatrixFactorization(**params)
+small_model = partial(small_model, n_factors=4, n_epochs=3)
 
 
 def test_dense_sparse_and_pairs_give_the_same_model(rng):

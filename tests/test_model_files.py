@@ -25,13 +25,13 @@ from mfcy import MatrixFactorization, build_info
 from mfcy.cli import main
 from mfcy.io import ModelFileError
 
+from helpers import small_model
+
 
 def fitted(**kw):
-    params = dict(n_factors=3, n_epochs=3, random_state=0, n_threads=1)
-    params.update(kw)
     rng = np.random.default_rng(0)
     X = np.column_stack([rng.integers(0, 30, 300), rng.integers(0, 20, 300)])
-    return MatrixFactorization(**params).fit(X, rng.uniform(1, 5, 300))
+    return small_model(**{"n_epochs": 3, **kw}).fit(X, rng.uniform(1, 5, 300))
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,15 @@
 """Validation during training, early stopping, callbacks, warm start."""
 
 import math
+from functools import partial
 
 import numpy as np
 import pytest
 
-from mfcy import MatrixFactorization
 from mfcy.datasets import make_low_rank
 from mfcy.metrics import mae, rmse
+
+from helpers import small_model
 
 
 def shuffled_pairs(R, seed=0):
@@ -24,10 +26,8 @@ def split():
     return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
 
 
-def small_model(**params):
-    # One thread: on tiny data, thread start-up and barriers dominate the epochs.
-    defaults = dict(n_factors=3, n_epochs=30, learning_rate=0.02, random_state=0, n_threads=1)
-    return MatrixFactorization(**{**defaults, **params})
+# Enough epochs for validation scores to turn (early stopping has something to stop).
+small_model = partial(small_model, n_epochs=30, learning_rate=0.02)
 
 
 @pytest.mark.parametrize("biased", [True, False])

@@ -3,8 +3,8 @@
 The kernel sees only dense indices. This module is where raw input becomes
 those indices, once, with vectorized checks:
 
-* a 2-D array with NaN for unknown entries (the lesson's form): the ids are the
-  row and column positions, every row and column counts, even empty ones;
+* a 2-D array with NaN for unknown entries: the ids are the row and column
+  positions, every row and column counts, even empty ones;
 * a scipy.sparse matrix or array: the stored entries are the observations, the
   ids are again positions;
 * ``(X, y)``: ``X`` of shape (n, 2) holds (user id, item id) labels and ``y`` the
@@ -28,8 +28,8 @@ import numpy as np
 
 from ._limits import check_sparse_shape
 
-__all__ = ["Triples", "Encoded", "to_triples", "to_encoded", "encode_query_ids", "as_ids",
-           "DEFAULT_COLUMNS"]
+__all__ = ["Triples", "Encoded", "input_form", "to_triples", "to_encoded", "rating_rows",
+           "validation_rows", "encode_query_ids", "as_ids", "DEFAULT_COLUMNS"]
 
 _INT32_MAX = np.iinfo(np.int32).max
 
@@ -288,7 +288,9 @@ def _from_dense(X):
                       "observed ratings of 0. Mark unknown entries with NaN (or pass a "
                       "scipy.sparse matrix whose stored entries are the ratings).",
                       UserWarning, stacklevel=4)
-    users, items = np.nonzero(observed)  # row-major, as the lesson's np.where
+    # Row-major (np.where's order): the input order a fit's layout, and so its
+    # bits, are built from.
+    users, items = np.nonzero(observed)
     return users, items, R[observed], np.arange(R.shape[0]), np.arange(R.shape[1])
 
 
@@ -434,7 +436,7 @@ def split_pairs(X, what="X"):
     return arr[:, 0], arr[:, 1]
 
 
-def _ratings_of_y(y):
+def _ratings_of_y(y, stacklevel):
     """``y`` as ratings; a column vector (n, 1) is accepted with a warning, as in scikit-learn."""
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
@@ -442,9 +444,67 @@ def _ratings_of_y(y):
 
         warnings.warn("A column-vector y was passed when a 1d array was expected. Please "
                       "change the shape of y to (n_samples,), for example using ravel().",
-                      data_conversion_warning(), stacklevel=4)
+                      data_conversion_warning(), stacklevel=stacklevel)
         y = y.ravel()
     return as_ratings(y, "y (the ratings)")
+
+
+def check_pair_count(n_pairs, n_ratings):
+    """The ``ValueError`` of an ``(X, y)`` whose pairs and ratings differ in number."""
+    if n_ratings != n_pairs:
+        raise ValueError(f"X has {n_pairs} (user, item) pairs but y has {n_ratings} ratings")
+
+
+def _pair_rows(X, y):
+    """The raw (user id, item id) columns and the ratings of an ``(X, y)`` input."""
+    users_raw, items_raw = split_pairs(X)
+    # Called from to_encoded or rating_rows, which are called by the public
+    # method: the warning points at the caller of that method.
+    ratings = _ratings_of_y(y, stacklevel=5)
+    check_pair_count(len(users_raw), len(ratings))
+    return users_raw, items_raw, ratings
+
+
+def input_form(X, y=None, columns=None):
+    """Which accepted input form ``X`` (with ``y``) is: the one place that decides.
+
+    Every reader of ratings (:func:`to_encoded`, :func:`rating_rows`,
+    :func:`mfcy.model_selection.train_test_split`) branches on this answer, so
+    that one input is read as the same form everywhere.
+
+    Parameters
+    ----------
+    X : array-like, scipy.sparse matrix, (n, 2) ids or DataFrame
+    y : array-like, optional
+    columns : sequence of 3 str, optional
+        Only allowed with a DataFrame ``X`` and no ``y``.
+
+    Returns
+    -------
+    {"pairs", "sparse", "frame", "dense"}
+        ``"pairs"``: ``X`` holds (user id, item id) rows and ``y`` their
+        ratings; ``"sparse"``: the stored entries of a scipy.sparse matrix;
+        ``"frame"``: a DataFrame of (user, item, rating) rows; ``"dense"``:
+        anything else, read as a 2-D ratings matrix with NaN for unknown
+        entries (and refused there if it is not one).
+
+    Raises
+    ------
+    ValueError
+        For ``columns`` with anything but a DataFrame alone, and for a sparse
+        matrix with ``y``.
+    """
+    if columns is not None and not (_is_dataframe(X) and y is None):
+        raise ValueError("columns= names the (user, item, rating) columns of a DataFrame; "
+                         "it cannot be used with " + ("y" if y is not None else
+                                                      f"a {type(X).__name__}"))
+    if _is_sparse(X):
+        if y is not None:
+            raise ValueError("y must be None when X is a sparse ratings matrix")
+        return "sparse"
+    if y is not None:
+        return "pairs"
+    return "frame" if _is_dataframe(X) else "dense"
 
 
 def to_encoded(X, y=None, columns=None):
@@ -472,25 +532,15 @@ def to_encoded(X, y=None, columns=None):
         On anything that is not one of the accepted forms, with a message that
         names the problem.
     """
-    if columns is not None and not (_is_dataframe(X) and y is None):
-        raise ValueError("columns= names the (user, item, rating) columns of a DataFrame; "
-                         "it cannot be used with " + ("y" if y is not None else
-                                                      f"a {type(X).__name__}"))
-    if y is None:
-        if _is_sparse(X):
-            parts = _from_sparse(X)
-        elif _is_dataframe(X):
-            parts = _from_frame(X, columns)
-        else:
-            parts = _from_dense(X)
+    form = input_form(X, y, columns)
+    if form == "sparse":
+        parts = _from_sparse(X)
+    elif form == "frame":
+        parts = _from_frame(X, columns)
+    elif form == "dense":
+        parts = _from_dense(X)
     else:
-        if _is_sparse(X):
-            raise ValueError("y must be None when X is a sparse ratings matrix")
-        users_raw, items_raw = split_pairs(X)
-        ratings = _ratings_of_y(y)
-        if len(ratings) != len(users_raw):
-            raise ValueError(f"X has {len(users_raw)} (user, item) pairs but y has "
-                             f"{len(ratings)} ratings")
+        users_raw, items_raw, ratings = _pair_rows(X, y)
         user_ids, users = _encode(as_ids(users_raw, "user ids", widen=False))
         item_ids, items = _encode(as_ids(items_raw, "item ids", widen=False))
         parts = (users, items, ratings, user_ids, item_ids)
@@ -554,15 +604,24 @@ def rating_rows(X, y=None, columns=None):
         Ids as :func:`as_ids` returns them.
     ratings : ndarray of float64
     """
-    if y is None or _is_sparse(X):
+    if input_form(X, y, columns) != "pairs":
         triples = to_triples(X, y, columns=columns)
         return (triples.user_ids[triples.users], triples.item_ids[triples.items],
                 triples.ratings)
-    users_raw, items_raw = split_pairs(X)
-    ratings = _ratings_of_y(y)
-    if len(ratings) != len(users_raw):
-        raise ValueError(f"X has {len(users_raw)} (user, item) pairs but y has "
-                         f"{len(ratings)} ratings")
+    users_raw, items_raw, ratings = _pair_rows(X, y)
     if len(ratings) == 0:
         raise ValueError("no ratings given: X and y are empty")
     return as_ids(users_raw, "user ids"), as_ids(items_raw, "item ids"), ratings
+
+
+def validation_rows(validation, columns=None):
+    """:func:`rating_rows` of a held-out set in the forms ``fit(validation=...)`` takes.
+
+    A tuple is ``(X_val, y_val)``; anything else is one ratings input on its
+    own (a matrix, a sparse matrix, a DataFrame, read with ``columns``).
+    """
+    if isinstance(validation, tuple):
+        if len(validation) != 2:
+            raise ValueError(f"a tuple must be (X_val, y_val), got {len(validation)} items")
+        return rating_rows(*validation)
+    return rating_rows(validation, columns=columns)
