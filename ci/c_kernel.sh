@@ -5,10 +5,11 @@
 #    vector loops and with the portable ones (MFCY_PORTABLE=1).
 # 2. The C test driver tests/c/kernel_driver.c built natively with gcc, clang and
 #    gcc -DMFCY_PORTABLE=1, checked against the Python oracle (tests/c/check_driver.py;
-#    both copies of the loops on x86-64); the portable build's output must be
+#    all three copies of the loops on x86-64: SSE2, AVX2+FMA and AVX-512F, the last
+#    where the CPU has it, at every k); the portable build's output must be
 #    bit-identical to the SSE2 baseline's.
 # 3. The driver cross-compiled for aarch64 (gcc and clang, static), run under
-#    qemu-aarch64 and checked against the oracle; the x86 AVX2 copy must be absent
+#    qemu-aarch64 and checked against the oracle; the x86 AVX2 and AVX-512 copies must be absent
 #    from the aarch64 binaries and the dot product must use NEON registers.
 #
 # Needs: gcc, clang, gcc-aarch64-linux-gnu (+ libc6-dev-arm64-cross), qemu-user, and
@@ -33,8 +34,11 @@ echo "-- native drivers against the oracle"
 gcc "${FLAGS[@]}" tests/c/kernel_driver.c -o "$OUT/driver-gcc" -lm
 clang "${FLAGS[@]}" tests/c/kernel_driver.c -o "$OUT/driver-clang" -lm
 gcc "${FLAGS[@]}" -DMFCY_PORTABLE=1 tests/c/kernel_driver.c -o "$OUT/driver-portable" -lm
-"$PY" tests/c/check_driver.py "$OUT/driver-gcc" --isa 0 1
-"$PY" tests/c/check_driver.py "$OUT/driver-clang" --isa 0 1
+for exe in "$OUT/driver-gcc" "$OUT/driver-clang"; do
+    n_zmm=$(objdump -d "$exe" | grep -c 'zmm' || true)
+    [ "$n_zmm" -gt 0 ] || { echo "$exe: no AVX-512 (zmm) instruction in the loops"; exit 1; }
+    "$PY" tests/c/check_driver.py "$exe" --isa 0 1 2
+done
 "$PY" tests/c/check_driver.py "$OUT/driver-gcc" --output "$OUT/sse2.txt"
 "$PY" tests/c/check_driver.py "$OUT/driver-portable" --output "$OUT/portable.txt"
 cmp "$OUT/sse2.txt" "$OUT/portable.txt"
@@ -45,11 +49,11 @@ aarch64-linux-gnu-gcc "${FLAGS[@]}" -static tests/c/kernel_driver.c -o "$OUT/dri
 clang --target=aarch64-linux-gnu "${FLAGS[@]}" -static tests/c/kernel_driver.c \
     -o "$OUT/driver-a64-clang" -lm
 for exe in "$OUT/driver-a64-gcc" "$OUT/driver-a64-clang"; do
-    if aarch64-linux-gnu-nm "$exe" | grep -qi avx2; then
-        echo "$exe contains the x86 AVX2 copy"; exit 1
+    if aarch64-linux-gnu-nm "$exe" | grep -qiE 'avx2|avx512'; then
+        echo "$exe contains an x86 copy (AVX2 or AVX-512)"; exit 1
     fi
     n_neon=$(aarch64-linux-gnu-objdump -d "$exe" | grep -cE 'fm(la|ul)[[:space:]]+v[0-9]+\.(4s|2d)' || true)
     [ "$n_neon" -gt 0 ] || { echo "$exe: no NEON multiply in the loops"; exit 1; }
-    echo "   $(basename "$exe"): no AVX2 copy, $n_neon NEON vector multiplies"
+    echo "   $(basename "$exe"): no AVX2 or AVX-512 copy, $n_neon NEON vector multiplies"
     QEMU_LD_PREFIX=/usr/aarch64-linux-gnu "$PY" tests/c/check_driver.py qemu-aarch64 "$exe"
 done

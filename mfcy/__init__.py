@@ -46,11 +46,13 @@ def build_info():
     dict
         ``version``: the package version. ``openmp``: whether the kernel was
         built with OpenMP (without it every fit runs on one thread).
-        ``vector_isa``: the copy of the SGD loops in use, ``"avx2+fma"`` (chosen
-        at import on CPUs that have it) or ``"baseline"`` (SSE2 on x86-64, or
-        forced with the environment variable ``MFCY_ISA=baseline``); the two
-        agree to rounding, not to the bit (see the user guide's
-        reproducibility page). ``kernel_path``: the baseline copy of the
+        ``vector_isa``: the copy of the SGD loops in use, ``"avx512f"`` or
+        ``"avx2+fma"`` (chosen at import on CPUs that have them; the AVX-512F
+        copy runs fits of ``mfcy._sgd.avx512_min_k()`` factors or more, the
+        AVX2+FMA one those with fewer) or ``"baseline"`` (SSE2 on x86-64);
+        the environment variable ``MFCY_ISA`` (``baseline``, ``avx2``,
+        ``avx512``) forces one. The copies agree to rounding, not to the bit
+        (see the user guide's reproducibility page). ``kernel_path``: the baseline copy of the
         loops this build compiled, ``"sse2"`` (x86-64), ``"neon"`` (aarch64),
         ``"vector16"`` (another CPU with 16-byte GNU C vectors) or
         ``"portable"`` (plain C: MSVC on Windows, or ``MFCY_PORTABLE=1`` at

@@ -28,7 +28,8 @@ chunks in storage order and a stride of 1.
 This module dispatches; the loops over a chunk are C: ``_sgd_kernel.h``
 instantiates the templates ``_sgd_real.h`` and ``_sgd_range.h`` per (ISA, real
 type, index type), k-specialised, compiled for the baseline (SSE2, NEON, or
-plain C with ``MFCY_PORTABLE=1``) and, on x86-64, for AVX2+FMA. The
+plain C with ``MFCY_PORTABLE=1``) and, on x86-64, for AVX2+FMA and for
+AVX-512F (the latter used for k >= ``mfcy_avx512_min_k`` only). The
 hyperparameters reach them as one ``mfcy_sgd_params`` struct.
 """
 
@@ -117,7 +118,9 @@ cdef extern from "_sgd_kernel.h" nogil:
     int MFCY_PORTABLE
     int mfcy_select_isa(int want)
     int mfcy_cpu_has_avx2()
+    int mfcy_cpu_has_avx512()
     int mfcy_isa_in_use()
+    long mfcy_set_avx512_min_k(long min_k)
     int MFCY_HAVE_OPENMP
     int MFCY_DEBUG_BUILD
     const char *MFCY_SANITIZE
@@ -135,36 +138,65 @@ cdef enum:
     PREFETCH_MIN_BYTES = 2 * 1024 * 1024
 
 
-def _set_vector_isa(name):
+# mfcy_select_isa's levels, by the names MFCY_ISA and _set_vector_isa take, and
+# the names vector_isa() reports.
+_ISA_LEVELS = {"baseline": 0, "avx2": 1, "avx512": 2, "auto": 2}
+_ISA_NAMES = ("baseline", "avx2+fma", "avx512f")
+
+
+def _set_vector_isa(name, avx512_min_k=None):
     """Choose the SGD loops' instruction set; return the one now in use.
 
-    ``"auto"``: AVX2+FMA if the CPU has it, ``"baseline"``: the portable SSE2
-    loops, ``"avx2"``: AVX2+FMA or ``ValueError``. For tests and benchmarks;
-    users set the environment variable ``MFCY_ISA`` before the import.
-    Not thread-safe: do not call it while a fit runs.
+    ``"auto"``: the best copy the CPU has (AVX-512F, else AVX2+FMA, else the
+    baseline), ``"baseline"``: the portable SSE2 loops, ``"avx2"``: AVX2+FMA
+    or ``ValueError``, ``"avx512"``: AVX-512F or ``ValueError``. For tests
+    and benchmarks; users set the environment variable ``MFCY_ISA`` before
+    the import. ``avx512_min_k``: the smallest k the AVX-512F copy runs for
+    (below it the AVX2+FMA copy does); ``None`` keeps it. Not thread-safe:
+    do not call it while a fit runs.
     """
     want = str(name).strip().lower()
-    if want not in ("auto", "baseline", "avx2"):
-        raise ValueError(f"the instruction set must be auto, baseline or avx2, not {name!r}")
+    if want not in _ISA_LEVELS:
+        raise ValueError(f"the instruction set must be auto, baseline, avx2 or avx512, "
+                         f"not {name!r}")
     if want == "avx2" and not mfcy_cpu_has_avx2():
         raise ValueError("AVX2+FMA was asked for, but this CPU (or build) does not have it")
-    mfcy_select_isa(want != "baseline")
+    if want == "avx512" and not mfcy_cpu_has_avx512():
+        raise ValueError("AVX-512F was asked for, but this CPU (or build) does not have it")
+    if avx512_min_k is not None:
+        if int(avx512_min_k) < 0:
+            raise ValueError(f"avx512_min_k must be >= 0, not {avx512_min_k!r}")
+        mfcy_set_avx512_min_k(int(avx512_min_k))
+    mfcy_select_isa(_ISA_LEVELS[want])
     return vector_isa()
 
 
-def vector_isa():
-    """The instruction set the SGD loops run with: ``"avx2+fma"`` or ``"baseline"``.
+def avx512_min_k():
+    """The smallest number of factors the AVX-512F copy runs for when it is in use."""
+    return int(mfcy_set_avx512_min_k(-1))
 
-    The loops are compiled twice, for the x86-64 baseline (SSE2) and for
-    AVX2 with FMA, and the import picks AVX2+FMA when the CPU has it: nothing
-    is compiled for the build machine alone. The environment variable
-    ``MFCY_ISA=baseline`` (set before importing mfcy) forces the portable
-    loops, whose factors are bit-for-bit the same on every x86-64 machine.
-    Between the two paths factors agree to rounding (FMA rounds once where
-    the baseline rounds twice). On either path the result does not depend on
+
+def vector_isa(n_factors=None):
+    """The copy of the SGD loops in use: ``"avx512f"``, ``"avx2+fma"`` or ``"baseline"``.
+
+    The loops are compiled three times on x86-64, for the baseline (SSE2),
+    for AVX2 with FMA and for AVX-512F, and the import picks the best copy
+    the CPU has: nothing is compiled for the build machine alone. The
+    AVX-512F copy runs for ``n_factors >= avx512_min_k()`` only; with fewer
+    factors the AVX2+FMA copy runs (it measured faster there). Without
+    ``n_factors`` the name is that of the copy selected; with it, of the
+    copy a fit of that many factors runs. The environment variable
+    ``MFCY_ISA`` (``baseline``, ``avx2``, ``avx512`` or ``auto``; set before
+    importing mfcy) forces a copy; ``baseline`` gives factors bit-for-bit the
+    same on every x86-64 machine. Between copies factors agree to rounding
+    (FMA rounds once where the baseline rounds twice, and wider vectors sum
+    in another order). On any copy the result does not depend on
     ``n_threads``.
     """
-    return "avx2+fma" if mfcy_isa_in_use() else "baseline"
+    level = mfcy_isa_in_use()
+    if level == 2 and n_factors is not None and int(n_factors) < avx512_min_k():
+        level = 1
+    return _ISA_NAMES[level]
 
 
 def _isa_from_environment():

@@ -39,13 +39,18 @@
  *           rounds once where the baseline rounds twice: factors agree between
  *           the two copies to rounding, and are bit-identical for any thread
  *           count on one machine. MFCY_ISA=baseline (read by _sgd.pyx) forces
- *           the baseline.
+ *           the baseline, MFCY_ISA=avx2 this copy;
+ *   avx512  x86 only: 64-byte vectors compiled with target("avx512f,avx2,fma"),
+ *           chosen at import (MFCY_ISA=avx512 forces it) on CPUs with AVX-512F,
+ *           and then run for k >= mfcy_avx512_min_k only (below it the avx2
+ *           copy runs: benchmarks/README.md, the kernel table). Its sums run in
+ *           16/8 lanes: factors agree with the avx2 copy's to rounding;
  *   portable        (MFCY_PORTABLE=1, or a compiler without GNU extensions such
  *           as MSVC): the same arithmetic as `base` on plain arrays, so on
  *           x86-64 its results are bit-identical to the SSE2 baseline.
  *
- * Adding a copy (e.g. AVX-512): one instantiation block below, its vector
- * type, and one line in mfcy_select_isa / MFCY_CHOOSE.
+ * Adding a copy: one instantiation block below, its vector type, and one
+ * line in mfcy_select_isa / MFCY_CHOOSE (as the avx512 copy was added).
  *
  * Every function trusts its arguments; _sgd.pyx and the Python layer check them.
  */
@@ -106,12 +111,17 @@
 #define MFCY_SIMD
 #endif
 
-/* A second, AVX2+FMA, copy of the loops where the compiler can make one. */
+/* A second, AVX2+FMA, and a third, AVX-512F, copy of the loops where the
+ * compiler can make them (x86 only: the names of both copies, and their flags,
+ * exist nowhere else; ci/c_kernel.sh checks the aarch64 binaries). */
 #if MFCY_GNU_VECTORS && (defined(__x86_64__) || defined(__i386__))
 #define MFCY_HAVE_AVX2_PATH 1
 #define MFCY_AVX2 __attribute__((target("avx2,fma")))
+#define MFCY_HAVE_AVX512_PATH 1
+#define MFCY_AVX512 __attribute__((target("avx512f,avx2,fma")))
 #else
 #define MFCY_HAVE_AVX2_PATH 0
+#define MFCY_HAVE_AVX512_PATH 0
 #endif
 
 /* The name of the copy compiled as `base` (what build_info() reports). */
@@ -174,6 +184,22 @@ MFCY_AVX2 MFCY_INLINE float mfcy_hsum_v8f(mfcy_v8f v) {
 }
 MFCY_AVX2 MFCY_INLINE double mfcy_hsum_v4d(mfcy_v4d v) {
     return (v[0] + v[2]) + (v[1] + v[3]);
+}
+#endif
+
+#if MFCY_HAVE_AVX512_PATH
+typedef float mfcy_v16f __attribute__((vector_size(64)));
+typedef double mfcy_v8d __attribute__((vector_size(64)));
+
+/* The two halves added, then the AVX2 copy's sum of the 8 lanes. */
+MFCY_AVX512 MFCY_INLINE float mfcy_hsum_v16f(mfcy_v16f v) {
+    const mfcy_v8f lo = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
+    const mfcy_v8f hi = {v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]};
+    return mfcy_hsum_v8f(lo + hi);
+}
+MFCY_AVX512 MFCY_INLINE double mfcy_hsum_v8d(mfcy_v8d v) {
+    const mfcy_v4d lo = {v[0], v[1], v[2], v[3]}, hi = {v[4], v[5], v[6], v[7]};
+    return mfcy_hsum_v4d(lo + hi);
 }
 #endif
 
@@ -260,17 +286,57 @@ MFCY_INLINE double mfcy_hsum_v2d(mfcy_v2d a) { return a.v[0] + a.v[1]; }
 #include "_sgd_real.h"
 #endif
 
+#if MFCY_HAVE_AVX512_PATH
+#define MFCY_ISA avx512
+#define MFCY_ATTR MFCY_AVX512
+#define MFCY_T float
+#define MFCY_S f
+#define MFCY_VEC mfcy_v16f
+#define MFCY_LANES 16
+#define MFCY_HSUM mfcy_hsum_v16f
+#include "_sgd_real.h"
+
+#define MFCY_ISA avx512
+#define MFCY_ATTR MFCY_AVX512
+#define MFCY_T double
+#define MFCY_S d
+#define MFCY_VEC mfcy_v8d
+#define MFCY_LANES 8
+#define MFCY_HSUM mfcy_hsum_v8d
+#include "_sgd_real.h"
+#endif
+
 /* ------------------------------------------------------------------------ */
 /* The entry points _sgd.pyx calls (per chunk of ratings), and the ISA.     */
 /* ------------------------------------------------------------------------ */
 
+/* The copy in use: MFCY_ISA_BASE, _AVX2 or _AVX512; set once by mfcy_select_isa(). */
+#define MFCY_ISA_BASE 0
+#define MFCY_ISA_AVX2 1
+#define MFCY_ISA_AVX512 2
+/* Where the AVX-512 copy starts to pay (benchmarks/README.md, the kernel table). */
+#ifndef MFCY_AVX512_MIN_K
+#define MFCY_AVX512_MIN_K 32
+#endif
 #if MFCY_HAVE_AVX2_PATH
-/* 1 when the AVX2+FMA copy runs; set once by mfcy_select_isa(). Off x86 neither the
-   flag nor the copy exists (ci/c_kernel.sh checks the aarch64 binaries for "avx2"). */
-static int mfcy_use_avx2 = 0;
-#define MFCY_CHOOSE(FN, SUFFIX) (mfcy_use_avx2 ? mfcy_##FN##_avx2_##SUFFIX : mfcy_##FN##_base_##SUFFIX)
+/* Off x86 neither this level nor the x86 copies exist. */
+static int mfcy_isa_level = MFCY_ISA_BASE;
+#endif
+
+#if MFCY_HAVE_AVX512_PATH
+/* The AVX-512 copy runs for k >= this only; below, the AVX2 copy does (see
+ * mfcy_set_avx512_min_k). The choice is per call (a chunk of ratings), by k. */
+static ptrdiff_t mfcy_avx512_min_k = MFCY_AVX512_MIN_K;
+#endif
+
+#if MFCY_HAVE_AVX512_PATH
+#define MFCY_CHOOSE(FN, SUFFIX, k)                                                  \
+    (mfcy_isa_level == MFCY_ISA_AVX512 && (k) >= mfcy_avx512_min_k                  \
+         ? mfcy_##FN##_avx512_##SUFFIX                                              \
+         : mfcy_isa_level >= MFCY_ISA_AVX2 ? mfcy_##FN##_avx2_##SUFFIX              \
+                                          : mfcy_##FN##_base_##SUFFIX)
 #else
-#define MFCY_CHOOSE(FN, SUFFIX) (mfcy_##FN##_base_##SUFFIX)
+#define MFCY_CHOOSE(FN, SUFFIX, k) (mfcy_##FN##_base_##SUFFIX)
 #endif
 
 #define MFCY_DEFINE_ENTRY_POINTS(T, I, SUFFIX)                                                   \
@@ -279,7 +345,7 @@ static int mfcy_use_avx2 = 0;
                                           const T *ratings, ptrdiff_t k, ptrdiff_t start,        \
                                           ptrdiff_t n, ptrdiff_t step,                           \
                                           const mfcy_sgd_params *hp) {                           \
-        return MFCY_CHOOSE(sgd, SUFFIX)(P, Q, user_bias, item_bias, user_g, item_g, users,      \
+        return MFCY_CHOOSE(sgd, SUFFIX, k)(P, Q, user_bias, item_bias, user_g, item_g, users,      \
                                         items, ratings, k, start, n, step, hp);                  \
     }                                                                                            \
     static inline void mfcy_error_range_##SUFFIX(const T *P, const T *Q, const T *user_bias,            \
@@ -287,14 +353,14 @@ static int mfcy_use_avx2 = 0;
                                           const T *ratings, ptrdiff_t k, ptrdiff_t start,        \
                                           ptrdiff_t stop, const mfcy_sgd_params *hp,             \
                                           double *out) {                                         \
-        MFCY_CHOOSE(err, SUFFIX)(P, Q, user_bias, item_bias, users, items, ratings, k, start,    \
+        MFCY_CHOOSE(err, SUFFIX, k)(P, Q, user_bias, item_bias, users, items, ratings, k, start,    \
                                  stop, hp, out);                                                 \
     }                                                                                            \
     static inline void mfcy_predict_range_##SUFFIX(const T *P, const T *Q, const T *user_bias,          \
                                             const T *item_bias, const I *users, const I *items,  \
                                             ptrdiff_t k, ptrdiff_t n, double global_mean,        \
                                             int biased, T *out) {                                \
-        MFCY_CHOOSE(predict, SUFFIX)(P, Q, user_bias, item_bias, users, items, k, n,             \
+        MFCY_CHOOSE(predict, SUFFIX, k)(P, Q, user_bias, item_bias, users, items, k, n,             \
                                      global_mean, biased, out);                                  \
     }
 
@@ -313,22 +379,48 @@ static inline int mfcy_cpu_has_avx2(void) {
 #endif
 }
 
-/* Use the AVX2+FMA copy if `want` and the CPU has it; returns what is in use. */
+/* Whether it can run the AVX-512F copy (which also uses AVX2 and FMA). */
+static inline int mfcy_cpu_has_avx512(void) {
+#if MFCY_HAVE_AVX512_PATH
+    __builtin_cpu_init();
+    return mfcy_cpu_has_avx2() && __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
+}
+
+/* Use the best copy up to level `want` (MFCY_ISA_*) the CPU has; returns the
+ * level now in use. */
 static inline int mfcy_select_isa(int want) {
 #if MFCY_HAVE_AVX2_PATH
-    mfcy_use_avx2 = want && mfcy_cpu_has_avx2();
-    return mfcy_use_avx2;
+    int level = MFCY_ISA_BASE;
+    if (want >= MFCY_ISA_AVX2 && mfcy_cpu_has_avx2()) level = MFCY_ISA_AVX2;
+    if (want >= MFCY_ISA_AVX512 && mfcy_cpu_has_avx512()) level = MFCY_ISA_AVX512;
+    mfcy_isa_level = level;
+    return level;
 #else
     (void)want;
-    return 0;
+    return MFCY_ISA_BASE;
 #endif
 }
 
 static inline int mfcy_isa_in_use(void) {
 #if MFCY_HAVE_AVX2_PATH
-    return mfcy_use_avx2;
+    return mfcy_isa_level;
 #else
-    return 0;
+    return MFCY_ISA_BASE;
+#endif
+}
+
+/* The smallest k the AVX-512 copy runs for when selected; min_k >= 0 sets it
+ * first (benchmarks time the copy at every k with 0). */
+static inline long mfcy_set_avx512_min_k(long min_k) {
+#if MFCY_HAVE_AVX512_PATH
+    if (min_k >= 0) mfcy_avx512_min_k = (ptrdiff_t)min_k;
+    return (long)mfcy_avx512_min_k;
+#else
+    (void)min_k;
+    return MFCY_AVX512_MIN_K;
 #endif
 }
 

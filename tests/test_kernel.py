@@ -12,25 +12,34 @@ from mfcy._blocking import EpochPlan
 from helpers import random_triples
 
 
-def _available_isas():
-    isas = ["baseline"]
-    before = _sgd.vector_isa()
+_NAMES = {"baseline": "baseline", "avx2": "avx2+fma", "avx512": "avx512f"}
+_BACK = {name: isa for isa, name in _NAMES.items()}
+
+
+def _has(isa):
+    """Whether this CPU (and build) can run the copy ``isa``; leaves the choice as it was."""
+    before, min_k = _sgd.vector_isa(), _sgd.avx512_min_k()
     try:
-        _sgd._set_vector_isa("avx2")
-        isas.append("avx2")
-    except ValueError:  # a CPU (or a non-x86 build) without AVX2+FMA: one path only
-        pass
-    _sgd._set_vector_isa("avx2" if before == "avx2+fma" else "baseline")
-    return isas
+        _sgd._set_vector_isa(isa)
+        return True
+    except ValueError:  # a CPU (or a non-x86 build) without it
+        return False
+    finally:
+        _sgd._set_vector_isa(_BACK[before], avx512_min_k=min_k)
 
 
-@pytest.fixture(params=_available_isas(), autouse=True)
+@pytest.fixture(params=["baseline", "avx2", "avx512"], autouse=True)
 def vector_isa(request):
-    """Every test here runs once per compiled copy of the loops this CPU can run."""
-    before = _sgd.vector_isa()
-    _sgd._set_vector_isa(request.param)
+    """Every test here runs once per compiled copy of the loops this CPU can run.
+
+    The AVX-512F copy runs for every k here (fits use it for k >= avx512_min_k()).
+    """
+    if request.param != "baseline" and not _has(request.param):
+        pytest.skip(f"this CPU (or build) cannot run the {request.param} copy")
+    before, min_k = _sgd.vector_isa(), _sgd.avx512_min_k()
+    _sgd._set_vector_isa(request.param, avx512_min_k=0)
     yield request.param
-    _sgd._set_vector_isa("avx2" if before == "avx2+fma" else "baseline")
+    _sgd._set_vector_isa(_BACK[before], avx512_min_k=min_k)
 
 
 def oracle_epoch(P, Q, bu, bi, users, items, ratings, positions, mu, lr, reg, reg_b,
@@ -300,24 +309,71 @@ def test_kernel_is_a_compiled_extension():
 
 
 def test_vector_isa_can_be_chosen(vector_isa):
-    assert _sgd.vector_isa() == {"baseline": "baseline", "avx2": "avx2+fma"}[vector_isa]
-    with pytest.raises(ValueError, match="auto, baseline or avx2"):
-        _sgd._set_vector_isa("avx512")
+    assert _sgd.vector_isa() == _NAMES[vector_isa]
+    with pytest.raises(ValueError, match="auto, baseline, avx2 or avx512"):
+        _sgd._set_vector_isa("avx1024")
+    with pytest.raises(ValueError, match="avx512_min_k"):
+        _sgd._set_vector_isa(vector_isa, avx512_min_k=-1)
+
+
+def test_the_avx512_copy_runs_from_its_smallest_k_only(vector_isa):
+    # What vector_isa(k) names is the copy a fit of k factors runs: the
+    # AVX-512F copy from avx512_min_k() up, the AVX2+FMA one below it.
+    _sgd._set_vector_isa(vector_isa, avx512_min_k=32)
+    assert _sgd.avx512_min_k() == 32
+    if vector_isa == "avx512":
+        assert _sgd.vector_isa(31) == "avx2+fma"
+        assert _sgd.vector_isa(32) == _sgd.vector_isa(100) == "avx512f"
+    else:
+        assert _sgd.vector_isa(8) == _sgd.vector_isa(100) == _NAMES[vector_isa]
+
+
+@pytest.mark.parametrize("k", [8, 100])
+def test_the_avx512_dispatch_by_k_matches_the_copies(rng, vector_isa, k):
+    # The same fit with the AVX-512F copy at every k and with the import's
+    # threshold: bit-identical where k is above it, and equal to the AVX2 copy's
+    # below it (the dispatch picks the copy vector_isa(k) names).
+    if vector_isa != "avx512":
+        pytest.skip("the dispatch by k concerns the AVX-512F copy")
+    X, y = _small_fit_problem(rng)
+
+    def fit(isa, min_k):
+        _sgd._set_vector_isa(isa, avx512_min_k=min_k)
+        model = MatrixFactorization(n_factors=k, n_epochs=2, random_state=1).fit(X, y)
+        return model.user_factors_
+
+    threshold = 32
+    dispatched = fit("avx512", threshold)
+    expected = fit("avx512", 0) if k >= threshold else fit("avx2", threshold)
+    np.testing.assert_array_equal(dispatched, expected)
+
+
+def _small_fit_problem(rng):
+    users = rng.integers(0, 40, 600)
+    items = rng.integers(0, 30, 600)
+    return np.column_stack([users, items]), rng.uniform(1, 5, 600)
 
 
 @pytest.mark.parametrize("value,expected", [("baseline", "baseline"), (" BASELINE ", "baseline"),
+                                            ("avx2", "avx2+fma"), ("avx512", "avx512f"),
                                             ("", None), ("auto", None)])
 def test_mfcy_isa_environment_variable(value, expected, tmp_path):
     import os
     import subprocess
     import sys
 
+    if expected not in (None, "baseline") and not _has(value):
+        pytest.skip(f"this CPU (or build) cannot run the {value} copy")
+    if expected is None:  # the import picks the best copy the CPU has
+        expected = next(_NAMES[isa] for isa in ("avx512", "avx2", "baseline")
+                        if isa == "baseline" or _has(isa))
+
     code = "import mfcy._sgd as s; print(s.vector_isa())"
     env = dict(os.environ, MFCY_ISA=value)
     # cwd: away from the source tree, whose mfcy/ has no compiled kernel.
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, check=True, cwd=tmp_path).stdout.strip()
-    assert out in ("baseline", "avx2+fma")
+    assert out in ("baseline", "avx2+fma", "avx512f")
     if expected is not None:
         assert out == expected
 
@@ -361,6 +417,8 @@ def test_kernel_path_names_the_build(monkeypatch):
     if _sgd.kernel_path() == "portable":
         with pytest.raises(ValueError, match="does not have it"):
             _sgd._set_vector_isa("avx2")
+        with pytest.raises(ValueError, match="does not have it"):
+            _sgd._set_vector_isa("avx512")
 
 
 @pytest.mark.parametrize("real_dtype", [np.float32, np.float64])

@@ -1,6 +1,6 @@
 """Run the C kernel driver (tests/c/kernel_driver.c) against the Python oracle.
 
-    python tests/c/check_driver.py DRIVER [ARGS...] [--isa 0 1]
+    python tests/c/check_driver.py DRIVER [ARGS...] [--isa 0 1 2]
 
 ``DRIVER ARGS`` is the command that runs a built driver, e.g.
 ``qemu-aarch64 /tmp/kernel_driver-aarch64`` for a cross build. The problems
@@ -86,7 +86,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("driver", nargs="+", help="command running the built driver")
     parser.add_argument("--isa", type=int, nargs="+", default=[0],
-                        help="0: the baseline loops, 1: the best copy the CPU has")
+                        help="0: the baseline loops, 1: AVX2+FMA, 2: AVX-512F (at every k); "
+                        "each the best copy the CPU has up to it")
     parser.add_argument("--output", help="also write the driver's raw output here (to compare "
                         "two builds bit for bit)")
     args = parser.parse_args()

@@ -6,7 +6,8 @@
  *
  * Input, whitespace-separated, any number of cases:
  *   case REAL(f|d) INDEX(32|64) n_users n_items k n epochs step
- *        mu lr reg reg_bias biased sequential adagrad(0|1) isa(0 base|1 best)
+ *        mu lr reg reg_bias biased sequential adagrad(0|1)
+ *        isa(0 base|1 AVX2+FMA|2 AVX-512F, for every k; the best the CPU has up to it)
  *   users[n] items[n] ratings[n] P[n_users*k] Q[n_items*k] bu[n_users] bi[n_items]
  *   n_pairs pair_users[n_pairs] pair_items[n_pairs]
  * Output per case: "sse" and one sum per epoch, then P, Q, bu, bi after the
@@ -59,7 +60,7 @@ typedef struct {
 
 int main(void) {
     char word[16];
-    int cases = 0;
+    int cases = 0, used[4] = {0, 0, 0, 0};
     while (scanf("%15s", word) == 1) {
         case_header h;
         char real;
@@ -83,14 +84,16 @@ int main(void) {
         h.hp.prefetch = 1;
         h.best_isa = (int)read_int();
         if (h.hp.biased == 0) h.hp.global_mean = 0.0;  /* as _sgd.pyx does */
-        mfcy_select_isa(h.best_isa);
+        /* The AVX-512 copy for every k here, not only where fits use it. */
+        mfcy_set_avx512_min_k(0);
+        used[mfcy_select_isa(h.best_isa) & 3] = 1;
         if (h.real_bits == 32)
             run_case_f(&h);
         else
             run_case_d(&h);
         ++cases;
     }
-    fprintf(stderr, "kernel_driver: %d cases, loops %s%s\n", cases, mfcy_base_path(),
-            mfcy_isa_in_use() ? "+avx2" : "");
+    fprintf(stderr, "kernel_driver: %d cases, loops %s%s%s\n", cases,
+            used[0] ? mfcy_base_path() : "", used[1] ? " avx2" : "", used[2] ? " avx512" : "");
     return cases > 0 ? 0 : 1;
 }
