@@ -16,7 +16,7 @@ from ._extensions import _sgd
 from ._blocking import CHUNK_SIZE
 from ._exact import exact_sum
 from ._extensions import _layout
-from ._input import _canonical, _index_dtype, as_ids, as_ratings
+from ._input import _canonical, _encode, _index_dtype, as_ids, as_ratings
 
 _INT32_MAX = np.iinfo(np.int32).max
 
@@ -37,8 +37,54 @@ def _column_numpy(column, role):
     return column.to_numpy()
 
 
+def _is_arrow_text(dtype):
+    """A column of strings held by Arrow (``dd.read_parquet`` gives ``string[pyarrow]``)."""
+    import pandas as pd
+
+    if isinstance(dtype, pd.StringDtype):
+        return True
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa
+
+        return pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(
+            dtype.pyarrow_dtype)
+    return False
+
+
+def _partition_ids(column, what):
+    """One partition's id column as (its distinct ids, each row's index among them).
+
+    The rows then travel as small integer codes, and only the distinct ids
+    are compared with the other partitions'. Integer ids go through the local
+    fit's compiled encoder; strings through a hash table (Arrow's dictionary
+    encoding for Arrow strings), never a Python ``str`` per row of an Arrow
+    column. The distinct ids are in no particular order.
+    """
+    import pandas as pd
+    from pandas.api.types import infer_dtype
+
+    if _is_arrow_text(column.dtype):
+        codes, uniques = pd.factorize(column.array)
+        uniques = np.asarray(uniques.to_numpy(dtype=object)).astype(str)
+    else:
+        values = _column_numpy(column, "id")
+        if values.dtype.kind == "O" and len(values) and infer_dtype(values, skipna=False) == "string":
+            codes, uniques = pd.factorize(values)
+            uniques = np.asarray(uniques, dtype=object).astype(str)
+        else:
+            values = as_ids(values, what, widen=False)
+            if len(values) == 0:
+                return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
+            if values.dtype.kind in "US":
+                codes, uniques = pd.factorize(values.astype(object))
+                uniques = np.asarray(uniques, dtype=object).astype(str)
+            else:
+                uniques, codes = _encode(values)
+    return uniques, codes.astype(_index_dtype(len(uniques), 0), copy=False)
+
+
 def _clean_partition(frame, number, columns):
-    """Validate one partition; return its raw ids (as the local fit reads them) and ratings."""
+    """Validate one partition; return its encoded ids (see :func:`_partition_ids`) and ratings."""
     where = f"partition {number}"
     out = []
     for role, name in zip(("user", "item", "rating"), columns):
@@ -47,17 +93,21 @@ def _clean_partition(frame, number, columns):
         if missing.any():
             raise ValueError(f"the {role} column {name!r} has missing values in {where} "
                              f"(first at row {int(np.flatnonzero(missing)[0])})")
-        values = _column_numpy(column, role)
         if role == "rating":
-            out.append(as_ratings(values, f"ratings (column {name!r}, {where})"))
+            out.append(as_ratings(_column_numpy(column, role),
+                                  f"ratings (column {name!r}, {where})"))
         else:
-            out.append(as_ids(values, f"{role} ids (column {name!r}, {where})"))
+            out.append(_partition_ids(column, f"{role} ids (column {name!r}, {where})"))
     return tuple(out)
 
 
 def _id_counts(cleaned):
-    users, items, _ = cleaned
-    return np.unique(users, return_counts=True), np.unique(items, return_counts=True)
+    """Each column's distinct ids, sorted (as the id map is), and their numbers of rows."""
+    counted = []
+    for uniques, codes in cleaned[:2]:
+        order = np.argsort(uniques, kind="stable")
+        counted.append((uniques[order], np.bincount(codes, minlength=len(uniques))[order]))
+    return tuple(counted)
 
 
 def _join_ids(left, right, what):
@@ -95,12 +145,14 @@ def _merge_id_counts(left, right):
 
 def _encode_split(cleaned, user_ids, item_ids, user_bounds):
     """Dense indices of a partition's ids, split by contiguous user range (one piece per group)."""
-    users, items, ratings = cleaned
+    (user_uniques, user_codes), (item_uniques, item_codes), ratings = cleaned
     dtype = _index_dtype(len(user_ids), len(item_ids))
-    # Same kind as the id map (an int64 part of a uint64 column), so that
-    # searchsorted never compares through float64.
-    users = np.searchsorted(user_ids, users.astype(user_ids.dtype, copy=False)).astype(dtype)
-    items = np.searchsorted(item_ids, items.astype(item_ids.dtype, copy=False)).astype(dtype)
+    # Only the distinct ids are looked up in the id maps. Same kind as the map
+    # (an int64 part of a uint64 column), so that searchsorted never compares
+    # through float64.
+    users = np.searchsorted(user_ids, user_uniques.astype(user_ids.dtype, copy=False))
+    items = np.searchsorted(item_ids, item_uniques.astype(item_ids.dtype, copy=False))
+    users, items = users.astype(dtype)[user_codes], items.astype(dtype)[item_codes]
     group = np.searchsorted(user_bounds, users, side="right") - 1
     order = np.argsort(group, kind="stable")
     cuts = np.searchsorted(group[order], np.arange(len(user_bounds)))
@@ -281,8 +333,8 @@ def _snapshot(run, a, step, after):
     return state["P"].copy(), state["user_bias"].copy()
 
 
-def _seen_items(layout):
-    """The row block's part of the seen-items CSR: (counts per user, item indices)."""
+def _seen_items(layout, dtype):
+    """The row block's part of the seen-items CSR: (counts per user, item indices of ``dtype``)."""
     offsets, bounds = layout["offsets"], layout["item_bounds"]
     items = layout["items"].astype(np.int64)
     for b in range(len(offsets) - 1):
@@ -290,4 +342,4 @@ def _seen_items(layout):
     # The local fit's compiled pass over the same block layout: canonical order.
     indptr, items = _layout.items_by_user(layout["users"].astype(np.int64), items,
                                   layout["hi"] - layout["lo"])
-    return np.diff(indptr), items
+    return np.diff(indptr), items.astype(dtype, copy=False)
