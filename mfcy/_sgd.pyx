@@ -363,8 +363,8 @@ def sgd_epoch(real_t[:, ::1] P, real_t[:, ::1] Q,
     biased : bool
         Use the global mean and biases in the prediction and update the biases.
     sequential : bool
-        The lesson's rule (``q`` moves with the new ``p``) instead of the
-        simultaneous one.
+        The sequential rule (``p`` moves first, ``q`` then with the new ``p``;
+        the teaching notebook's) instead of the simultaneous one.
     n_threads : int
         Threads running the blocks of one stratum; does not change the result.
     user_accumulator, item_accumulator : 1-D, same dtype, (n_users,), (n_items,), optional

@@ -143,7 +143,7 @@ typedef struct mfcy_sgd_params {
     double regularization;
     double bias_regularization;
     int biased;                 /* predict with mean and biases, update the biases */
-    int sequential;             /* q moves with the new p (the lesson's rule) */
+    int sequential;             /* q moves with the new p (the sequential rule) */
     int prefetch;               /* prefetch the rows of coming ratings */
     int adagrad;                /* LIBMF's per-row AdaGrad (user_g, item_g) instead of lr */
 } mfcy_sgd_params;

@@ -82,7 +82,7 @@ MFCY_ATTR MFCY_INLINE void MFCY_REAL_NAME(mfcy_step_simultaneous)(
     }
 }
 
-/* The lesson's rule: p moves first, q then moves using the *new* p. Element f
+/* The sequential rule: p moves first, q then moves using the *new* p. Element f
  * of q only needs element f of p, so one fused loop is exactly the notebook's
  * two vector statements. */
 MFCY_ATTR MFCY_INLINE void MFCY_REAL_NAME(mfcy_step_sequential)(
