@@ -67,3 +67,13 @@ def pytest_terminal_summary(terminalreporter):
         profile = os.environ.get("HYPOTHESIS_PROFILE", "ci")
         terminalreporter.write_line(f"hypothesis ({profile} profile): {total} fuzz examples "
                                     f"ran ({detail})")
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A local Dask cluster of two worker processes, one per test module that asks."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        yield client

@@ -21,14 +21,6 @@ import mfcy.dask  # noqa: E402
 from mfcy import DivergenceError, MatrixFactorization  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
-        yield client
-
-
 @pytest.fixture
 def two_workers(client):
     # A test that killed a worker leaves the nanny restarting it.

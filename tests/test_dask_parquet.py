@@ -21,14 +21,6 @@ from mfcy import MatrixFactorization  # noqa: E402
 from mfcy._cluster_tasks import _clean_partition, _encode_split, _id_counts  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
-        yield client
-
-
 def write_parquet_directory(path, rng, ids, n=12000, n_users=400, n_items=250, n_files=4):
     """A directory of Parquet files (one with several row groups), duplicates included."""
     users = rng.integers(0, n_users, n)
