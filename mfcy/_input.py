@@ -532,6 +532,8 @@ def to_encoded(X, y=None, columns=None):
         On anything that is not one of the accepted forms, with a message that
         names the problem.
     """
+    if isinstance(X, Encoded) and y is None and columns is None:
+        return X  # already encoded (the command line encodes a file once, then fits)
     form = input_form(X, y, columns)
     if form == "sparse":
         parts = _from_sparse(X)

@@ -60,6 +60,21 @@ def columnar_kind(path):
     return _magic(path) if os.path.isfile(path) else None
 
 
+def release_memory():
+    """Give back to the system the memory pyarrow's allocator keeps after a free.
+
+    Its pool (mimalloc or jemalloc) holds on to freed pages for reuse: after
+    a file's Arrow table (and the ids' columns, which pyarrow allocated) are
+    dropped, the process would keep their size resident (1.7 GB for 10^8
+    ratings: a third of a fit's peak). Nothing to do if pyarrow is not loaded.
+    """
+    import sys
+
+    pa = sys.modules.get("pyarrow")
+    if pa is not None:
+        pa.default_memory_pool().release_unused()
+
+
 def _magic(path):
     try:
         with open(path, "rb") as f:
@@ -117,8 +132,22 @@ def read_columnar(path, kind, columns, string_ids):
         raise _error(f"{where} has {len(names)} column(s); ratings need 3 (user, item, rating)")
     positions = _resolve_columns(columns, names, len(names), where)
     wanted = [names[p] for p in positions]
+    text = [name for name in wanted[:2] if pa.types.is_string(schema.field(name).type)
+            or pa.types.is_large_string(schema.field(name).type)]
+    if kind == "parquet" and text:
+        # Text ids straight from Parquet's own dictionary pages: codes and the
+        # distinct texts, never a string per rating in memory (a column of
+        # 10^8 "user:000123" is 1.5 GB as strings, 0.4 GB as codes).
+        try:
+            dataset = ds.dataset(path, format=ds.ParquetFileFormat(
+                read_options=ds.ParquetReadOptions(dictionary_columns=text)))
+        except (pa.ArrowException, OSError) as exc:
+            raise _error(f"{where} cannot be read as {kind} ({exc})") from None
     try:
-        table = dataset.to_table(columns=wanted)
+        # Text ids: batches of up to a row group (not the scanner's 128 K rows),
+        # so that few dictionaries are unified into one (20 M ratings: 156
+        # dictionaries, 7.4 s; 20 dictionaries, 1.9 s).
+        table = dataset.to_table(columns=wanted, **({"batch_size": 1 << 22} if text else {}))
     except (pa.ArrowException, OSError) as exc:
         raise _error(f"{where} cannot be read ({exc})") from None
     out = {}

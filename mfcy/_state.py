@@ -74,6 +74,9 @@ class FittedState:
         SVD++'s implicit item factors ``y_j``: the user side of a prediction is
         then ``p_u + |N(u)|^-1/2 Σ_{j∈N(u)} y_j`` over the seen items N(u)
         (:attr:`scoring_user_factors`). None for the other models.
+    phase_seconds : dict or None
+        Wall seconds of each phase of the fit (``fit_phases_``); None for a
+        loaded model and for the estimators that do not time them.
     """
 
     user_factors: np.ndarray
@@ -94,6 +97,7 @@ class FittedState:
     user_accumulator: np.ndarray | None = None
     item_accumulator: np.ndarray | None = None
     implicit_factors: np.ndarray | None = None
+    phase_seconds: dict | None = None
 
     @classmethod
     def build(cls, user_factors, item_factors, user_bias, item_bias, biased, **fields):
@@ -225,7 +229,7 @@ FITTED_ATTRIBUTES = {
     "rating_range_": "rating_range", "users_": "users", "items_": "items",
     "history_": "history", "n_epochs_": "n_epochs", "best_epoch_": "best_epoch",
     "n_duplicates_": "n_duplicates", "implicit_factors_": "implicit_factors",
-    "n_features_in_": "n_features_in",
+    "n_features_in_": "n_features_in", "fit_phases_": "phase_seconds",
     # Private, for the package's own tests and tools.
     "_biased": "biased", "_seen_indptr": "seen_indptr", "_seen_items": "seen_items",
 }

@@ -223,6 +223,7 @@ def _read_ratings(path, *, sep=None, columns=None, header=None, string_ids=False
     if kind is not None:
         report = _ReadReport(kind)
         out = _readers.read_columnar(path, kind, columns, string_ids)
+        _readers.release_memory()  # the Arrow table's pages (its columns are copied out)
         return pd.DataFrame(out, copy=False), report
     report = _ReadReport("text")
     table = _DelimitedFile(path, sep=sep, encoding=encoding)
@@ -261,4 +262,5 @@ def _read_ratings(path, *, sep=None, columns=None, header=None, string_ids=False
             report.id_notes.append(note)
     out["rating"] = parts[2]
     del parts
+    _readers.release_memory()
     return pd.DataFrame(out, copy=False), report

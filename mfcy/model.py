@@ -4,6 +4,8 @@ the shared epoch loop), its prediction; the shared parts live in ``_sklearn_comp
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from ._blocking import EpochPlan
@@ -200,6 +202,12 @@ class MatrixFactorization(FactorModelMixin, Estimator):
         (the mean squared error met during the epoch, before each update,
         free), ``"epoch_seconds"`` (wall time of the SGD pass and its
         shuffle) and ``"loss_seconds"`` (of the loss pass, when tracked).
+    fit_phases_ : dict of float
+        Wall seconds of the last ``fit``'s phases, in order: ``"encode"``
+        (ids to dense indices), ``"layout"`` (the block layout of the ratings,
+        the seen-items index, the initial factors) and ``"epochs"`` (all the
+        epochs, with their loss passes and callbacks; ``history_`` has each
+        epoch's own time). Not saved in model files.
     n_epochs_ : int
         Epochs actually run (by the last call to ``fit``; ``history_`` too).
     best_epoch_ : int
@@ -349,7 +357,12 @@ class MatrixFactorization(FactorModelMixin, Estimator):
         params = self._validated_params()
         if callback is not None and not callable(callback):
             raise ValueError(f"callback must be callable, got {callback!r}")
+        started = time.perf_counter()
         data = to_encoded(X, y, columns=columns)
+        # Wall time of each phase (fit_phases_): the encoding of the ids, the
+        # set-up (block layout, seen-items CSR, initial factors), the epochs.
+        phases = {"encode": time.perf_counter() - started}
+        started = time.perf_counter()
         dtype = params["dtype"]
         n_users, n_items = data.n_users, data.n_items
         if params.shuffle:  # before the grid is laid out (shuffle=False has one block)
@@ -430,9 +443,15 @@ class MatrixFactorization(FactorModelMixin, Estimator):
                               users=training.user_ids, items=training.item_ids,
                               seen_indptr=seen_indptr, seen_items=seen_items,
                               # input rows averaged into another (user, item) pair
-                              n_duplicates=n_input_rows - len(seen_items)),
+                              n_duplicates=n_input_rows - len(seen_items),
+                              phase_seconds=phases),
             accumulators=accumulators)
-        run_epochs(self, runner, params, monitor)
+        phases["layout"] = time.perf_counter() - started
+        started = time.perf_counter()
+        try:
+            run_epochs(self, runner, params, monitor)
+        finally:  # an interrupted fit keeps its epochs (and their time) too
+            phases["epochs"] = time.perf_counter() - started
         return self
 
     # -- using the model -----------------------------------------------------------

@@ -132,7 +132,7 @@ LAYERS = [
     ("shared by every model", {"_training", "_sklearn_compat", "_recommend", "_fold_in",
                                "_predict", "_starting", "_factor_model"}),
     ("estimators", {"model", "baseline", "nmf", "svdpp"}),
-    ("top floor", {"cli", "_cli_algorithms", "_cli_report", "__main__", "dask",
+    ("top floor", {"cli", "_cli_algorithms", "_cli_report", "_cli_types", "__main__", "dask",
                    "_cluster_tasks", "_cluster_partition", "model_selection", "__init__"}),
 ]
 
