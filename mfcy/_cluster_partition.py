@@ -15,7 +15,6 @@ import asyncio
 import concurrent.futures
 import operator
 import warnings
-from fractions import Fraction
 
 import numpy as np
 
@@ -26,10 +25,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("mfcy.dask needs Dask's distributed scheduler and dataframes: "
                       "pip install 'mfcy[dask]'") from exc
 
-from ._blocking import _ranges_from_counts
 from ._cluster_tasks import (
-    _block_sizes, _build_group, _clean_partition, _encode_split, _group_stats, _id_counts,
-    _layout_row_block, _merge_id_counts, _slice_groups)
+    _block_plan, _block_sizes, _build_group, _clean_partition, _encode_split, _group_plan,
+    _group_stats, _id_counts, _layout_row_block, _merge_id_counts, _slice_groups)
 from ._limits import check_block_grid
 from ._params import Integer
 from ._input import DEFAULT_COLUMNS
@@ -141,11 +139,6 @@ def _check_columns(frame, columns):
     return columns
 
 
-def _bounds(block_of_id, n_blocks):
-    """Start of each block's index range (+ the end), from a non-decreasing block per id."""
-    return np.searchsorted(block_of_id, np.arange(n_blocks + 1)).astype(np.int64)
-
-
 def _tree_reduce(client, futures, func):
     while len(futures) > 1:
         futures = [client.submit(func, futures[j], futures[j + 1]) if j + 1 < len(futures)
@@ -196,39 +189,36 @@ def partition(client, ratings, n_blocks, *, columns=None):
     cleaned = client.map(_clean_partition, parts, range(len(parts)), columns=columns)
     del parts
     stats = _tree_reduce(client, client.map(_id_counts, cleaned), _merge_id_counts)
-    (user_ids, user_raw), (item_ids, item_raw) = stats.result()
-    del stats
+    # Counted and planned on a worker: the client gets the id maps, not the counts.
+    plan = client.submit(_group_plan, stats, n_blocks)
+    user_ids_f, item_ids_f, n_raw, group_bounds = (
+        client.submit(operator.getitem, plan, j) for j in range(4))
+    user_ids, item_ids, n_raw, group_bounds = client.gather(
+        [user_ids_f, item_ids_f, n_raw, group_bounds])
+    del stats, plan
     n_users, n_items = len(user_ids), len(item_ids)
     if n_users == 0:
         raise ValueError("no observed ratings: the input has no known entry to learn from")
-    check_block_grid(n_blocks, int(user_raw.sum()))  # as the local fit, before the grid
+    check_block_grid(n_blocks, n_raw)  # as the local fit, before the grid
 
-    # Group the ratings by contiguous user ranges, balanced on the raw counts;
-    # duplicates are averaged inside a group (a pair's ratings share its user).
-    group_bounds = _bounds(_ranges_from_counts(user_raw, n_blocks), n_blocks)
-    user_ids_f, item_ids_f = client.scatter([user_ids, item_ids], broadcast=True, hash=False)
+    # Group the ratings by contiguous user ranges, balanced on the raw counts
+    # (group_bounds); duplicates are averaged inside a group (a pair's ratings
+    # share its user). The workers take the id maps from the worker holding them.
     split = client.map(_encode_split, cleaned, user_ids=user_ids_f, item_ids=item_ids_f,
                        user_bounds=group_bounds)
-    del cleaned
+    del cleaned, user_ids_f, item_ids_f
     groups = []
     for g in range(n_blocks):
         pieces = client.map(operator.getitem, split, [g] * len(split))
         groups.append(client.submit(_build_group, n_users, n_items, *pieces,
                                     workers=[owners[g]], allow_other_workers=True))
     del split, pieces
-    group_stats = client.gather([
-        client.submit(_group_stats, groups[g], group_bounds[g], group_bounds[g + 1], n_items)
-        for g in range(n_blocks)])
-    user_counts = np.concatenate([s[0] for s in group_stats])
-    item_counts = np.sum([s[1] for s in group_stats], axis=0)
-    rating_sum = sum((s[2] for s in group_stats), Fraction(0))
-    n_duplicates = sum(int(s[4]) for s in group_stats)
-    rating_range = (min(s[5] for s in group_stats), max(s[6] for s in group_stats))
-    del group_stats
-
-    # The local fit's blocks: balanced on the counts after averaging duplicates.
-    user_bounds = _bounds(_ranges_from_counts(user_counts, n_blocks), n_blocks)
-    item_bounds = _bounds(_ranges_from_counts(item_counts, n_blocks), n_blocks)
+    # The local fit's blocks: balanced on the counts after averaging duplicates
+    # (counted on a worker as well).
+    user_bounds, item_bounds, rating_sum, n_duplicates, rating_range = client.submit(
+        _block_plan, n_blocks, *[
+            client.submit(_group_stats, groups[g], group_bounds[g], group_bounds[g + 1],
+                          n_items) for g in range(n_blocks)]).result()
     layouts = []
     for a in range(n_blocks):
         lo, hi = int(user_bounds[a]), int(user_bounds[a + 1])

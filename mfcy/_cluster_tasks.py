@@ -9,13 +9,13 @@ keep each row block's state in the worker's memory between tasks.
 from __future__ import annotations
 
 import threading
+from fractions import Fraction
 
 import numpy as np
 
-from ._extensions import _sgd
-from ._blocking import CHUNK_SIZE
+from ._blocking import CHUNK_SIZE, _ranges_from_counts
 from ._exact import exact_sum
-from ._extensions import _layout
+from ._extensions import _layout, _sgd
 from ._input import _canonical, _encode, _index_dtype, as_ids, as_ratings
 
 _INT32_MAX = np.iinfo(np.int32).max
@@ -176,6 +176,37 @@ def _group_stats(group, lo, hi, n_items):
     extremes = (float(ratings.min()), float(ratings.max())) if len(ratings) else (np.inf, -np.inf)
     return (np.bincount(users - lo, minlength=hi - lo), np.bincount(items, minlength=n_items),
             exact_sum(ratings), len(ratings), n_duplicates, *extremes)
+
+
+def _bounds(block_of_id, n_blocks):
+    """Start of each block's index range (+ the end), from a non-decreasing block per id."""
+    return np.searchsorted(block_of_id, np.arange(n_blocks + 1)).astype(np.int64)
+
+
+def _group_plan(stats, n_blocks):
+    """The id maps, the number of input rows and the bounds of the user groups.
+
+    Groups are contiguous user ranges balanced on the raw counts (before
+    duplicates are averaged), one per row block.
+    """
+    (user_ids, user_raw), (item_ids, _) = stats
+    if len(user_ids) == 0:
+        return user_ids, item_ids, 0, None
+    return (user_ids, item_ids, int(user_raw.sum()),
+            _bounds(_ranges_from_counts(user_raw, n_blocks), n_blocks))
+
+
+def _block_plan(n_blocks, *group_stats):
+    """The local fit's row and column block bounds (balanced on the counts after
+    averaging duplicates) and the sums of the groups' :func:`_group_stats`."""
+    user_counts = np.concatenate([s[0] for s in group_stats])
+    item_counts = np.sum([s[1] for s in group_stats], axis=0)
+    rating_sum = sum((s[2] for s in group_stats), Fraction(0))
+    n_duplicates = sum(int(s[4]) for s in group_stats)
+    rating_range = (min(s[5] for s in group_stats), max(s[6] for s in group_stats))
+    return (_bounds(_ranges_from_counts(user_counts, n_blocks), n_blocks),
+            _bounds(_ranges_from_counts(item_counts, n_blocks), n_blocks),
+            rating_sum, n_duplicates, rating_range)
 
 
 def _slice_groups(lo, hi, *groups):

@@ -448,13 +448,21 @@ class _ClusterRunner:
         """Every factor and bias on the client (cached per epoch; each is a checkpoint)."""
         if self.snapshot[0] == self.epochs_done:
             return self.snapshot[1]
-        run = self.run
-        snaps = run.fetch([run.submit(_snapshot, self.step, self.last[a],
-                                      key=f"snapshot-s{self.step}-a{a}", a=a)
-                           for a in range(self.B)])
-        items = run.fetch(self.items)
-        arrays = (np.concatenate([s[0] for s in snaps]), np.concatenate([s[1] for s in snaps]),
-                  np.concatenate([q[0] for q in items]), np.concatenate([q[1] for q in items]))
+        run, blocked = self.run, self.blocked
+        snaps = [run.submit(_snapshot, self.step, self.last[a],
+                            key=f"snapshot-s{self.step}-a{a}", a=a) for a in range(self.B)]
+        # Block by block into arrays shaped as the start's: the client holds
+        # the factors once (and a block), not all the blocks and their copy.
+        arrays = tuple(np.empty(start.shape, start.dtype) for start in self.checkpoint[2])
+        for (factors, bias), futures, bounds in (
+                (arrays[:2], snaps, blocked.user_bounds), (arrays[2:], self.items,
+                                                            blocked.item_bounds)):
+            for a, future in enumerate(futures):
+                block_factors, block_bias = run.fetch([future])[0]
+                lo, hi = int(bounds[a]), int(bounds[a + 1])
+                factors[lo:hi] = block_factors
+                if len(bias):  # unbiased: every block's bias is the same empty array
+                    bias[lo:hi] = block_bias
         self.snapshot = (self.epochs_done, arrays)
         self.checkpoint = (self.epochs_done, copy.deepcopy(self.rng.bit_generator.state),
                            arrays)
