@@ -208,6 +208,10 @@ def _encode(ids):
         # lookups, reading a column of an (n, 2) array in place.
         from ._extensions import _layout
 
+        if not ids.flags.aligned:
+            # The compiled pass loads whole words: an array that sits at an odd
+            # address (pickle-5 buffers of a Dask partition do) is copied first.
+            ids = np.require(ids, requirements="A")
         encoded = _layout.encode_dense_ids(ids, 2 * len(ids) + 1_000_001)
         if encoded is not None:
             return encoded
