@@ -18,6 +18,9 @@ a *runner*, an object with
     stopping).
 ``n_ratings``, ``rating_magnitude``
     For the MSE and the divergence message.
+``divergence_advice`` (optional)
+    What to change when the fit diverges, for a runner whose model has no
+    learning rate to lower (NMF).
 ``cheap_state``
     Whether ``state`` costs next to nothing (the local runner's arrays are
     the state). If not (the cluster's factors have to be gathered), the loop
@@ -50,8 +53,16 @@ __all__ = ["BlockedRunner", "Monitor", "ValidationSet", "run_epochs", "interrupt
            "diverged"]
 
 
-def diverged(epoch, learning_rate, rating_magnitude):
-    """The error of a fit whose loss stopped being finite in ``epoch`` (from 1)."""
+def diverged(epoch, learning_rate, rating_magnitude, advice=None):
+    """The error of a fit whose loss stopped being finite in ``epoch`` (from 1).
+
+    ``advice`` replaces the SGD advice (a smaller learning rate) for a model
+    that has no learning rate (a runner's ``divergence_advice``).
+    """
+    if advice is not None:
+        return DivergenceError(
+            f"training diverged in epoch {epoch} (the loss is no longer finite) with "
+            f"ratings of magnitude up to {rating_magnitude:.3g}: {advice}")
     return DivergenceError(
         f"training diverged in epoch {epoch} (the loss is no longer finite) with "
         f"learning_rate={learning_rate!r} and ratings of magnitude up to "
@@ -132,7 +143,8 @@ def run_epochs(model, runner, params, monitor, history=None):
                 finite = runner.parameters_finite()
             if not (math.isfinite(sse) and finite):
                 uninstall(model)
-                raise diverged(epoch + 1, params.learning_rate, runner.rating_magnitude)
+                raise diverged(epoch + 1, params.learning_rate, runner.rating_magnitude,
+                               getattr(runner, "divergence_advice", None))
             history["sgd_mse"].append(sse / n)
             history["epoch_seconds"].append(sgd_done - start)
             if track_loss:

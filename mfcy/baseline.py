@@ -159,6 +159,7 @@ class BaselineOnly(MatrixFactorization):
     get_params = MatrixFactorization.get_params
     set_params = MatrixFactorization.set_params
     score = MatrixFactorization.score
+    _fits_on_cluster = False
 
     def __init__(self, method="als", n_epochs=10, user_regularization=15.0,
                  item_regularization=10.0, learning_rate=0.005, regularization=0.02,

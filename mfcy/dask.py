@@ -57,6 +57,7 @@ from ._params import Integer
 from ._state import FittedState, uninstall
 from ._training import Monitor, ValidationSet, run_epochs
 from ._input import DEFAULT_COLUMNS, _index_dtype
+from .model import MatrixFactorization
 
 __all__ = ["fit", "partition", "BlockedRatings", "WorkerLostError", "DEFAULT_COLUMNS"]
 
@@ -202,6 +203,8 @@ def fit(client, ratings, model, *, columns=None, user_factors=None, item_factors
         One row per rating (see :func:`partition`), or ratings partitioned
         already by :func:`partition` with the model's ``n_blocks``.
     model : MatrixFactorization
+        Not a subclass with a fit of its own (:class:`~mfcy.SVDpp`,
+        :class:`~mfcy.NMF`, :class:`~mfcy.BaselineOnly`: fit those locally).
         Its hyperparameters are used (``n_threads`` only for the validation
         pass on the client: each block runs on one thread of its worker, and
         the result does not depend on it; ``warm_start`` is not supported);
@@ -237,12 +240,14 @@ def fit(client, ratings, model, *, columns=None, user_factors=None, item_factors
     Raises
     ------
     ValueError
-        On invalid hyperparameters or input (naming the column or partition).
+        On invalid hyperparameters or input (naming the column or partition),
+        or a model whose kind has no cluster fit.
     DivergenceError
         When the loss stops being finite.
     WorkerLostError
         When workers holding state were lost more than ``max_restarts`` times.
     """
+    _check_cluster_model(model)
     params = model._validated_params()
     if params.warm_start:
         raise ValueError("mfcy.dask.fit does not support warm_start=True; fit locally or "
@@ -285,6 +290,25 @@ def fit(client, ratings, model, *, columns=None, user_factors=None, item_factors
     finally:
         runner.close()
     return model
+
+
+def _check_cluster_model(model):
+    """Refuse, before anything runs on the cluster, a model the cluster cannot fit.
+
+    Only :class:`~mfcy.MatrixFactorization`'s blocked SGD has a cluster
+    version; the other estimators subclass it (for prediction, saving and
+    the rest) but fit by other kernels, so they say so themselves
+    (``_fits_on_cluster = False``).
+    """
+    if not isinstance(model, MatrixFactorization):
+        raise ValueError(f"mfcy.dask.fit fits a MatrixFactorization; got "
+                         f"{type(model).__name__}")
+    if not type(model)._fits_on_cluster:
+        name = type(model).__name__
+        raise ValueError(f"mfcy.dask.fit fits MatrixFactorization only; {name} has no "
+                         f"cluster fit: fit it locally, {name}(...).fit(ratings) on a pandas "
+                         "DataFrame (a Dask DataFrame's .compute()), or fit a "
+                         "MatrixFactorization on the cluster")
 
 
 class _ClusterRunner:

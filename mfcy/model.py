@@ -255,6 +255,8 @@ class MatrixFactorization(FactorModelMixin, Estimator):
     get_params = Estimator.get_params
     set_params = Estimator.set_params
     score = Estimator.score
+    #: Whether :func:`mfcy.dask.fit` can fit this kind (its blocked SGD only).
+    _fits_on_cluster = True
 
     def __init__(self, n_factors=100, n_epochs=20, learning_rate=None, regularization=0.02,
                  bias_regularization=None, biased=True, init_std=None, shuffle=True,

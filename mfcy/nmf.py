@@ -40,6 +40,23 @@ PARAMETERS = {
 }
 
 
+def check_non_negative(data):
+    """Refuse negative ratings, which the multiplicative updates cannot fit.
+
+    The updates multiply a factor by (sum of q r) / (sum of q r_hat + penalty):
+    a negative rating makes the numerator negative, the kernel sets the
+    factor to 0, and the factor never moves again (with or without biases,
+    whose predictions enter the same ratio).
+    """
+    low = data.rating_range[0]
+    if low < 0:
+        raise ValueError(f"NMF needs ratings >= 0 (its multiplicative updates set a factor "
+                         f"that a negative rating pushes below 0 to 0, for good); the lowest "
+                         f"rating is {low:g}: shift the ratings onto a non-negative scale "
+                         "(e.g. 1 to 5), or fit MatrixFactorization, whose factors may have "
+                         "any sign")
+
+
 class _NMFRunner(BlockedRunner):
     """One multiplicative epoch per call (both sides from the factors met at its start)."""
 
@@ -56,6 +73,15 @@ class _NMFRunner(BlockedRunner):
                                  *self.by_user, *self.by_item, self.global_mean,
                                  p.user_regularization, p.item_regularization, p.biased,
                                  p.n_threads)
+
+    @property
+    def divergence_advice(self):
+        p = self.params
+        return (f"NMF has no learning rate; the products p_u . q_i overflowed "
+                f"{p.dtype.name}. The initial factors, uniform on [init_low, init_high] = "
+                f"[{p.init_low:g}, {p.init_high:g}], set their scale (n_factors x "
+                "init_high**2 near the typical rating suits): lower init_high, rescale the "
+                "ratings, or use dtype='float64'")
 
     def fit_biases(self):
         """Biased NMF: ALS biases (λ_u = 15, λ_i = 10, as BaselineOnly), then held fixed."""
@@ -163,6 +189,7 @@ class NMF(MatrixFactorization):
     get_params = MatrixFactorization.get_params
     set_params = MatrixFactorization.set_params
     score = MatrixFactorization.score
+    _fits_on_cluster = False
 
     def __init__(self, n_factors=15, n_epochs=100, user_regularization=0.08,
                  item_regularization=0.08, biased=False, init_low=0.0, init_high=1.0,
@@ -193,7 +220,9 @@ class NMF(MatrixFactorization):
         Parameters
         ----------
         X : array-like, scipy.sparse matrix, (n, 2) ids, or DataFrame
-            Any form :meth:`MatrixFactorization.fit` takes.
+            Any form :meth:`MatrixFactorization.fit` takes. The ratings must
+            be ``>= 0`` (a ``ValueError`` otherwise: the multiplicative updates
+            cannot fit a negative rating).
         y : array-like of shape (n,), optional
             Ratings of the pairs in ``X``.
         columns : sequence of 3 str, optional
@@ -212,10 +241,14 @@ class NMF(MatrixFactorization):
         if params.init_low > params.init_high:
             raise ValueError(f"init_low must be <= init_high, got {params.init_low} > "
                              f"{params.init_high}")
+        if params.init_high == 0:
+            raise ValueError("init_high must be > 0: the multiplicative updates never move a "
+                             "factor that is 0, so factors that all start at 0 stay 0")
         if callback is not None and not callable(callback):
             raise ValueError(f"callback must be callable, got {callback!r}")
         dtype = params["dtype"]
         data = GroupedRatings(X, y, columns, dtype)
+        check_non_negative(data)
         rng = np.random.default_rng(params.random_state)
         k = params.n_factors
         P, Q = (self._uniform((n, k), rng, params) for n in (data.n_users, data.n_items))

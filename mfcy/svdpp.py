@@ -187,6 +187,7 @@ class SVDpp(MatrixFactorization):
     get_params = MatrixFactorization.get_params
     set_params = MatrixFactorization.set_params
     score = MatrixFactorization.score
+    _fits_on_cluster = False
 
     def __init__(self, n_factors=20, n_epochs=20, learning_rate=0.007, regularization=0.02,
                  bias_regularization=None, implicit_learning_rate=None,

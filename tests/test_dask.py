@@ -18,7 +18,7 @@ dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
 import mfcy.dask  # noqa: E402
-from mfcy import DivergenceError, MatrixFactorization  # noqa: E402
+from mfcy import NMF, BaselineOnly, DivergenceError, MatrixFactorization, SVDpp  # noqa: E402
 
 
 @pytest.fixture
@@ -212,6 +212,18 @@ def test_bad_input_is_a_clear_error(two_workers, rng):
                                                   npartitions=2),
                       MatrixFactorization(n_factors=2, n_epochs=2, n_blocks=2,
                                           learning_rate=50.0, random_state=0))
+
+
+@pytest.mark.parametrize("kind", [SVDpp, NMF, BaselineOnly])
+def test_a_model_without_a_cluster_fit_is_a_clear_error(two_workers, rng, kind):
+    frame = dd.from_pandas(ratings_frame(rng, n=500), npartitions=2)
+    model = kind(n_epochs=1, random_state=0)
+    with pytest.raises(ValueError, match=rf"{kind.__name__} has no cluster fit: fit it "
+                                         r"locally, .*\.compute\(\)"):
+        mfcy.dask.fit(two_workers, frame, model)
+    assert not hasattr(model, "user_factors_")  # nothing was fitted
+    with pytest.raises(ValueError, match="mfcy.dask.fit fits a MatrixFactorization; got dict"):
+        mfcy.dask.fit(two_workers, frame, {"n_factors": 2})
 
 
 def kill_after_wait(monkeypatch, client, key_part):

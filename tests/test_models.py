@@ -193,6 +193,48 @@ def test_nmf_init_range_is_checked():
         NMF(init_low=2.0, init_high=1.0).fit(X, y)
 
 
+@pytest.mark.parametrize("biased", [False, True])
+def test_nmf_refuses_negative_ratings_before_fitting(biased):
+    X, y = _data()
+    fitted = NMF(n_factors=2, n_epochs=2, random_state=0).fit(X, y)
+    before = fitted.user_factors_.copy()
+    with pytest.raises(ValueError, match=r"NMF needs ratings >= 0 .*the lowest rating is -2: "
+                                         "shift the ratings onto a non-negative scale"):
+        fitted.set_params(biased=biased).fit(X, y - 3)
+    np.testing.assert_array_equal(fitted.user_factors_, before)  # left as it was
+    # Zero is a rating like any other.
+    assert NMF(n_factors=2, n_epochs=2, random_state=0).fit(X, y - 1).n_epochs_ == 2
+
+
+def test_nmf_refuses_factors_that_start_at_zero():
+    X, y = _data()
+    with pytest.raises(ValueError, match="init_high must be > 0: the multiplicative updates "
+                                         "never move a factor that is 0"):
+        NMF(init_low=0.0, init_high=0.0).fit(X, y)
+
+
+def test_nmf_divergence_says_what_to_change():
+    X, y = _data()
+    model = NMF(n_factors=4, n_epochs=3, init_high=1e20, random_state=0)
+    with pytest.raises(mfcy.DivergenceError, match=r"diverged in epoch 1 .*NMF has no learning "
+                                                   r"rate; the products p_u \. q_i overflowed "
+                                                   r"float32.*\[0, 1e\+20\].*lower init_high"):
+        model.fit(X, y)
+    assert not hasattr(model, "user_factors_")
+    # float64 holds those products: the advice works.
+    assert np.isfinite(NMF(n_factors=4, n_epochs=3, init_high=1e20, dtype="float64",
+                           random_state=0).fit(X, y).user_factors_).all()
+
+
+def test_command_line_nmf_with_negative_ratings_is_exit_2(tmp_path, capsys):
+    X, y = _data()
+    path = tmp_path / "r.csv"
+    pd.DataFrame({"u": X[:, 0], "i": X[:, 1], "r": y - 3}).to_csv(path, header=False,
+                                                                   index=False)
+    assert main(["fit", str(path), "--algorithm", "nmf", "-q"]) == 2
+    assert "NMF needs ratings >= 0" in capsys.readouterr().err
+
+
 def test_fold_in_baseline_is_the_closed_form_and_the_others_refuse():
     X, y = _data()
     for method in ("als", "sgd"):
