@@ -102,6 +102,12 @@ cdef extern from "_models_kernel.h" nogil:
                           Py_ssize_t k)
     void mfcym_nmf_sums_d(double *num, double *den, const double *x, double r, double est,
                           Py_ssize_t k)
+    void mfcym_nmf_sums2_f(float *num_u, float *den_u, float *num_i, float *den_i,
+                           const float *p, const float *q, float r, float est, float est_i,
+                           Py_ssize_t k)
+    void mfcym_nmf_sums2_d(double *num_u, double *den_u, double *num_i, double *den_i,
+                           const double *p, const double *q, double r, double est,
+                           double est_i, Py_ssize_t k)
     void mfcym_nmf_apply_f(float *x, const float *num, const float *den, float reg_n,
                            Py_ssize_t k)
     void mfcym_nmf_apply_d(double *x, const double *num, const double *den, double reg_n,
@@ -140,6 +146,15 @@ cdef inline void _nmf_sums(real_t *num, real_t *den, const real_t *x, real_t r, 
         mfcym_nmf_sums_f(num, den, x, r, est, k)
     else:
         mfcym_nmf_sums_d(num, den, x, r, est, k)
+
+
+cdef inline void _nmf_sums2(real_t *num_u, real_t *den_u, real_t *num_i, real_t *den_i,
+                            const real_t *p, const real_t *q, real_t r, real_t est,
+                            real_t est_i, Py_ssize_t k) noexcept nogil:
+    if real_t is float:
+        mfcym_nmf_sums2_f(num_u, den_u, num_i, den_i, p, q, r, est, est_i, k)
+    else:
+        mfcym_nmf_sums2_d(num_u, den_u, num_i, den_i, p, q, r, est, est_i, k)
 
 
 cdef inline void _nmf_apply(real_t *x, const real_t *num, const real_t *den, real_t reg_n,
@@ -658,6 +673,53 @@ cdef double _nmf_sums_row(const real_t *X, const real_t *x, const int64_t *ptr,
     return sse
 
 
+cdef void _nmf_sums_fused(const real_t *P, const real_t *Q, const int64_t *user_ptr,
+                          const index_t *user_items, const real_t *user_ratings,
+                          const real_t *user_bias, const real_t *item_bias,
+                          Py_ssize_t n_users, Py_ssize_t n_items, real_t mu, bint biased,
+                          real_t *sums, double *user_sse, Py_ssize_t k) noexcept nogil:
+    """The sums of :func:`_nmf_sums_row` for every user and every item in one pass.
+
+    One thread: each rating's dot product is computed once and feeds both its
+    user's and its item's sums. The users are visited in increasing order, so
+    every item's sums receive its users in increasing order, the order of the
+    item CSR that the per-item pass walks: the same additions in the same
+    order, so the same bits (the products of the dot commute exactly; the
+    item's biased estimate keeps that pass's order of additions).
+    """
+    cdef Py_ssize_t u, t, f
+    cdef index_t j
+    cdef real_t dot, est, est_item, err, r
+    cdef double sse
+    cdef const real_t *x
+    cdef const real_t *y
+    cdef real_t *num
+    cdef real_t *item_sums = sums + 2 * n_users * k
+    cdef real_t *inum
+    for t in range(2 * (n_users + n_items) * k):
+        sums[t] = 0
+    for u in range(n_users):
+        x = P + u * k
+        num = sums + 2 * u * k
+        sse = 0.0
+        for t in range(user_ptr[u], user_ptr[u + 1]):
+            j = user_items[t]
+            y = Q + <Py_ssize_t>j * k
+            r = user_ratings[t]
+            dot = _dot(x, y, k)
+            if biased:
+                est = mu + user_bias[u] + item_bias[j] + dot
+                est_item = mu + item_bias[j] + user_bias[u] + dot
+            else:
+                est = dot
+                est_item = dot
+            err = r - est
+            sse += <double>err * <double>err
+            inum = item_sums + 2 * <Py_ssize_t>j * k
+            _nmf_sums2(num, num + k, inum, inum + k, x, y, r, est, est_item, k)
+        user_sse[u] = sse
+
+
 def nmf_epoch(real_t[:, ::1] P, real_t[:, ::1] Q,
               const real_t[::1] user_bias, const real_t[::1] item_bias,
               const int64_t[::1] user_ptr, const index_t[::1] user_items,
@@ -737,14 +799,18 @@ def nmf_epoch(real_t[:, ::1] P, real_t[:, ::1] Q,
         raise MemoryError()
     try:
         with nogil:
-            for u in prange(n_users, schedule="static", num_threads=max(n_threads, 1)):
-                user_sse[u] = _nmf_sums_row(q0, p0 + u * k, &user_ptr[0], ui0, ur0, ub0, ib0,
-                                            u, mu, biased, sums + 2 * u * k,
-                                            sums + (2 * u + 1) * k, k)
-            for j in prange(n_items, schedule="static", num_threads=max(n_threads, 1)):
-                _nmf_sums_row(p0, q0 + j * k, &item_ptr[0], iu0, ir0, ib0, ub0, j, mu,
-                              biased, sums + 2 * (n_users + j) * k,
-                              sums + (2 * (n_users + j) + 1) * k, k)
+            if n_threads <= 1:
+                _nmf_sums_fused(p0, q0, &user_ptr[0], ui0, ur0, ub0, ib0, n_users, n_items,
+                                mu, biased, sums, user_sse, k)
+            else:
+                for u in prange(n_users, schedule="static", num_threads=n_threads):
+                    user_sse[u] = _nmf_sums_row(q0, p0 + u * k, &user_ptr[0], ui0, ur0, ub0,
+                                                ib0, u, mu, biased, sums + 2 * u * k,
+                                                sums + (2 * u + 1) * k, k)
+                for j in prange(n_items, schedule="static", num_threads=n_threads):
+                    _nmf_sums_row(p0, q0 + j * k, &item_ptr[0], iu0, ir0, ib0, ub0, j, mu,
+                                  biased, sums + 2 * (n_users + j) * k,
+                                  sums + (2 * (n_users + j) + 1) * k, k)
             for u in prange(n_users, schedule="static", num_threads=max(n_threads, 1)):
                 _nmf_apply(p0 + u * k, sums + 2 * u * k, sums + (2 * u + 1) * k,
                            reg_u * <real_t>(user_ptr[u + 1] - user_ptr[u]), k)

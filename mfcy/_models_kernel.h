@@ -108,6 +108,24 @@
         }                                                                              \
     }                                                                                  \
                                                                                        \
+    /* Both sides' NMF sums of one rating (u, i) in one loop, the fused pass:     \
+     * num_u += r q_i, den_u += est q_i, num_i += r p_u, den_i += est_i p_u.        \
+     * Element by element the arithmetic of two mfcym_nmf_sums calls. */           \
+    MFCYM_INLINE void mfcym_nmf_sums2_##S(T *MFCYM_RESTRICT num_u, T *MFCYM_RESTRICT den_u, \
+                                          T *MFCYM_RESTRICT num_i, T *MFCYM_RESTRICT den_i, \
+                                          const T *MFCYM_RESTRICT p,                 \
+                                          const T *MFCYM_RESTRICT q, T r, T est,     \
+                                          T est_i, ptrdiff_t k) {                    \
+        MFCYM_PRAGMA(omp simd)                                                         \
+        for (ptrdiff_t f = 0; f < k; ++f) {                                            \
+            const T pf = p[f], qf = q[f];                                              \
+            num_u[f] += r * qf;                                                        \
+            den_u[f] += est * qf;                                                      \
+            num_i[f] += r * pf;                                                        \
+            den_i[f] += est_i * pf;                                                    \
+        }                                                                              \
+    }                                                                                  \
+                                                                                       \
     /* The multiplicative step x *= num / (den + reg_n x), where that denominator     \
      * is positive; a negative result (possible only with biases or negative          \
      * ratings) becomes 0, so a factor is never negative. */                          \
