@@ -48,7 +48,6 @@ to a PNG (log-scale time). All curves, metrics only, go to ``--json``.
 
 import argparse
 import json
-import math
 import os
 import pathlib
 import subprocess
