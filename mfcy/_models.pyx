@@ -22,7 +22,7 @@ Two views of the training ratings are used:
 Every pass is deterministic for any ``n_threads``: the SGD strata hold blocks
 that share no user and no item, the per-user and per-item passes write only
 their own row (partial error sums are added in a fixed order), and the SVD++
-lanes add their item steps in lane order.
+lanes' item rows are averaged in lane order.
 
 SVD++ (Koren 2008), the order of one epoch
 -----------------------------------------
@@ -52,9 +52,11 @@ of the epoch) turns them into a large batch step that oscillates
 (docs/user_guide/models.rst).
 
 Threads come from *lanes* (``n_lanes > 1``, see :func:`svdpp_epoch`): runs of
-users that go in short rounds against the item rows as they were at the start
-of the round, their changes then added lane by lane in a fixed order, so the
-result depends on ``n_lanes`` and ``lane_ratings`` but never on ``n_threads``.
+users that go in rounds, each lane on its own copy of the item rows (the shared
+rows as they were at the start of the round); after the round each item row
+becomes its start plus the mean of the changes of the lanes that used it,
+summed in lane order, so the result depends on ``n_lanes`` and
+``lane_ratings`` but never on ``n_threads``.
 
 NMF (Luo et al. 2014, as in Surprise)
 -------------------------------------
@@ -72,6 +74,7 @@ Surprise's ``baseline_als``).
 
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memcpy
 from libc.math cimport pow, sqrt
 from cython.parallel cimport prange
 
@@ -311,122 +314,122 @@ cdef double _svdpp_user(real_t *P, real_t *Q, real_t *Y, real_t *user_bias,
 
 
 cdef struct Lanes:
-    # Per lane b: slot_of[b * n_items + i] is item i's slot this round (-1: none);
-    # slot_item[b * cap + slot] its item; the working rows (W*) start as copies
-    # of the shared rows (S*) and take the lane's own steps.
-    int32_t *slot_of
-    int64_t *slot_item
-    Py_ssize_t *n_slots
+    # Lane b's own copies of the item rows are Q/Y/item_bias + b * n_items (* k);
+    # touched[b * n_items + i] says whether lane b used item i this round, and
+    # used[b * n_items + t] is the t-th item it used (n_used[b] of them).
+    char *touched
+    int64_t *used
+    Py_ssize_t *n_used
+    int32_t *count
     Py_ssize_t *pos
     Py_ssize_t *end
     double *sse
 
 
-cdef Py_ssize_t _slot(Lanes *lanes, Py_ssize_t b, Py_ssize_t i, Py_ssize_t n_items,
-                      Py_ssize_t cap, const real_t *Q, const real_t *Y,
-                      const real_t *item_bias, real_t *WQ, real_t *SQ, real_t *WY, real_t *SY,
-                      real_t *Wb, real_t *Sb, bint biased, Py_ssize_t k) noexcept nogil:
-    """Item ``i``'s slot in lane ``b``, copying its shared rows in on first use."""
-    cdef Py_ssize_t slot = lanes.slot_of[b * n_items + i]
-    cdef Py_ssize_t f, base
-    if slot >= 0:
-        return slot
-    slot = lanes.n_slots[b]
-    lanes.n_slots[b] = slot + 1
-    lanes.slot_of[b * n_items + i] = <int32_t>slot
-    lanes.slot_item[b * cap + slot] = i
-    base = (b * cap + slot) * k
-    for f in range(k):
-        WQ[base + f] = Q[i * k + f]
-        SQ[base + f] = Q[i * k + f]
-        WY[base + f] = Y[i * k + f]
-        SY[base + f] = Y[i * k + f]
-    if biased:
-        Wb[b * cap + slot] = item_bias[i]
-        Sb[b * cap + slot] = item_bias[i]
-    return slot
+cdef inline Py_ssize_t _work_stride(Py_ssize_t k) noexcept nogil:
+    """Reals between two lanes' (s, g) work rows: 2k rounded up to whole 64-byte lines
+    (for doubles; more than enough for floats), so two threads never write one line."""
+    return (2 * k + 7) // 8 * 8 + 8
 
 
-cdef void _svdpp_lane_round(Lanes *lanes, Py_ssize_t b, real_t *P, const real_t *Q,
-                            const real_t *Y, real_t *user_bias, const real_t *item_bias,
-                            const int64_t *user_ptr, const index_t *user_items,
-                            const real_t *user_ratings, const int64_t *user_order,
-                            real_t *WQ, real_t *SQ, real_t *WY, real_t *SY, real_t *Wb,
-                            real_t *Sb, real_t *work, Py_ssize_t n_items, Py_ssize_t cap,
+cdef void _svdpp_lane_round(Lanes *lanes, Py_ssize_t b, real_t *P, real_t *LQ, real_t *LY,
+                            real_t *user_bias, real_t *Lb, const int64_t *user_ptr,
+                            const index_t *user_items, const real_t *user_ratings,
+                            const int64_t *user_order, real_t *work, Py_ssize_t n_items,
                             Py_ssize_t lane_ratings, Py_ssize_t k, real_t mu, real_t lr,
                             real_t reg, real_t reg_bias, real_t lr_y, real_t reg_y,
                             bint biased) noexcept nogil:
-    """Lane ``b``'s users of one round: at least ``lane_ratings`` ratings, whole users.
+    """Lane ``b``'s users of one round (at least ``lane_ratings`` ratings, whole users).
 
-    The lane reads the shared item rows as they were at the start of the round
-    (plus its own steps, in its working copies) and writes only its working
-    copies and its own users' rows, so lanes can run in any order or at once.
+    The plain rule of :func:`_svdpp_user`, on the lane's own copies of the item
+    rows (which held the shared rows at the start of the round) and on its own
+    users' rows, so lanes can run in any order or at once.
     """
-    cdef Py_ssize_t done = 0, u, n, t, f, slot, i
-    cdef real_t norm, err, decay
-    cdef real_t *s = work + b * 2 * k
-    cdef real_t *g = s + k
-    cdef real_t *bu = NULL
-    cdef real_t *bi = NULL
+    cdef Py_ssize_t done = 0, u, t, i
+    # Locals, written back once: lanes' counters share cache lines.
+    cdef Py_ssize_t pos = lanes.pos[b], end = lanes.end[b], n_used = lanes.n_used[b]
+    cdef char *touched = lanes.touched + b * n_items
+    cdef int64_t *used = lanes.used + b * n_items
+    cdef real_t *bi0 = Lb + b * n_items if biased else NULL
+    cdef real_t *s = work + b * _work_stride(k)
     cdef double sse = 0.0
-    while lanes.pos[b] < lanes.end[b] and done < lane_ratings:
-        u = user_order[lanes.pos[b]]
-        lanes.pos[b] += 1
-        n = user_ptr[u + 1] - user_ptr[u]
-        if n == 0:
-            continue
-        norm = <real_t>1 / sqrt(<real_t>n)
-        decay = <real_t>pow(<double>(1 - lr_y * reg_y), <double>n)
-        for f in range(k):
-            s[f] = 0
-            g[f] = 0
+    while pos < end and done < lane_ratings:
+        u = user_order[pos]
+        pos += 1
         for t in range(user_ptr[u], user_ptr[u + 1]):
-            slot = _slot(lanes, b, user_items[t], n_items, cap, Q, Y, item_bias, WQ, SQ, WY,
-                         SY, Wb, Sb, biased, k)
-            _add(s, WY + (b * cap + slot) * k, k)
-        _scale(s, norm, k)
-        if biased:
-            bu = user_bias + u
-        for t in range(user_ptr[u], user_ptr[u + 1]):
-            slot = b * cap + lanes.slot_of[b * n_items + user_items[t]]
-            if biased:
-                bi = Wb + slot
-            if real_t is float:
-                err = mfcym_svdpp_step_f(P + u * k, WQ + slot * k, s, g, bu, bi,
-                                         user_ratings[t], mu, lr, reg, reg_bias, biased, k)
-            else:
-                err = mfcym_svdpp_step_d(P + u * k, WQ + slot * k, s, g, bu, bi,
-                                         user_ratings[t], mu, lr, reg, reg_bias, biased, k)
-            sse += <double>err * <double>err
-        for t in range(user_ptr[u], user_ptr[u + 1]):
-            slot = b * cap + lanes.slot_of[b * n_items + user_items[t]]
-            if real_t is float:
-                mfcym_y_step_f(WY + slot * k, g, decay, lr_y * norm, k)
-            else:
-                mfcym_y_step_d(WY + slot * k, g, decay, lr_y * norm, k)
-        done += n
+            i = user_items[t]
+            if not touched[i]:
+                touched[i] = 1
+                used[n_used] = i
+                n_used += 1
+        sse += _svdpp_user(P, LQ + b * n_items * k, LY + b * n_items * k, user_bias, bi0,
+                           user_ptr, user_items, user_ratings, u, s, s + k, k, mu, lr, reg,
+                           reg_bias, lr_y, reg_y, biased)
+        done += user_ptr[u + 1] - user_ptr[u]
+    lanes.pos[b] = pos
+    lanes.n_used[b] = n_used
     lanes.sse[b] += sse
 
 
-cdef void _reduce_lanes(Lanes *lanes, Py_ssize_t n_lanes, real_t *Q, real_t *Y,
-                        real_t *item_bias, const real_t *WQ, const real_t *SQ,
-                        const real_t *WY, const real_t *SY, const real_t *Wb,
-                        const real_t *Sb, Py_ssize_t n_items, Py_ssize_t cap, bint biased,
-                        Py_ssize_t k) noexcept nogil:
-    """Add each lane's steps (working row - its start) to the shared rows, lane by lane."""
-    cdef Py_ssize_t b, slot, f, base
-    cdef int64_t i
+cdef inline void _average_row(real_t *shared, real_t *lane_rows, const char *touched,
+                              Py_ssize_t n_lanes, Py_ssize_t n_items, real_t count,
+                              Py_ssize_t k) noexcept nogil:
+    """One item row: shared += (sum, in lane order, of (lane's row - shared) over the
+    lanes that touched it) / count; then every lane's copy := shared.
+
+    ``lane_rows`` is lane 0's copy of the row (lane b's is ``n_items * k`` further)
+    and ``touched`` lane 0's flag for the item (lane b's is ``n_items`` further).
+    """
+    cdef Py_ssize_t b, f
+    cdef Py_ssize_t stride = n_items * k
+    cdef real_t delta
+    for f in range(k):
+        delta = 0
+        for b in range(n_lanes):
+            if touched[b * n_items]:
+                delta = delta + (lane_rows[b * stride + f] - shared[f])
+        shared[f] = shared[f] + delta / count
     for b in range(n_lanes):
-        for slot in range(lanes.n_slots[b]):
-            i = lanes.slot_item[b * cap + slot]
-            base = (b * cap + slot) * k
-            for f in range(k):
-                Q[i * k + f] = Q[i * k + f] + (WQ[base + f] - SQ[base + f])
-                Y[i * k + f] = Y[i * k + f] + (WY[base + f] - SY[base + f])
+        memcpy(lane_rows + b * stride, shared, k * sizeof(real_t))
+
+
+cdef void _merge_lanes(Lanes *lanes, Py_ssize_t n_lanes, real_t *Q, real_t *Y,
+                       real_t *item_bias, real_t *LQ, real_t *LY, real_t *Lb,
+                       Py_ssize_t n_items, bint biased, Py_ssize_t k) noexcept nogil:
+    """Average the lanes' versions of every item row used this round into the shared row.
+
+    An item used by ``c`` lanes becomes its start plus the mean of those lanes'
+    changes (their sum in lane order, divided by ``c``): one lane's item takes
+    that lane's steps whole, and an item every lane moved does not take ``c``
+    steps that never saw each other. Every lane's copy then restarts from it.
+    """
+    cdef Py_ssize_t b, t, l
+    cdef int64_t i
+    cdef real_t c, delta
+    for b in range(n_lanes):
+        for t in range(lanes.n_used[b]):
+            lanes.count[lanes.used[b * n_items + t]] += 1
+    for b in range(n_lanes):
+        for t in range(lanes.n_used[b]):
+            i = lanes.used[b * n_items + t]
+            if lanes.count[i] == 0:
+                continue  # merged already, from an earlier lane's list
+            c = <real_t>lanes.count[i]
+            _average_row(Q + i * k, LQ + i * k, lanes.touched + i, n_lanes, n_items, c, k)
+            _average_row(Y + i * k, LY + i * k, lanes.touched + i, n_lanes, n_items, c, k)
             if biased:
-                item_bias[i] = item_bias[i] + (Wb[b * cap + slot] - Sb[b * cap + slot])
-            lanes.slot_of[b * n_items + i] = -1
-        lanes.n_slots[b] = 0
+                delta = 0
+                for l in range(n_lanes):
+                    if lanes.touched[l * n_items + i]:
+                        delta = delta + (Lb[l * n_items + i] - item_bias[i])
+                item_bias[i] = item_bias[i] + delta / c
+                for l in range(n_lanes):
+                    Lb[l * n_items + i] = item_bias[i]
+            lanes.count[i] = 0
+    for b in range(n_lanes):
+        for t in range(lanes.n_used[b]):
+            lanes.touched[b * n_items + lanes.used[b * n_items + t]] = 0
+        lanes.n_used[b] = 0
 
 
 cdef double _svdpp_epoch_lanes(real_t[:, ::1] P, real_t[:, ::1] Q, real_t[:, ::1] Y,
@@ -437,41 +440,38 @@ cdef double _svdpp_epoch_lanes(real_t[:, ::1] P, real_t[:, ::1] Q, real_t[:, ::1
                                real_t reg_y, bint biased, Py_ssize_t n_lanes,
                                Py_ssize_t lane_ratings, int n_threads) except? -1.0:
     """The lanes of :func:`svdpp_epoch` (``n_lanes > 1``)."""
-    cdef Py_ssize_t n_users = P.shape[0], n_items = Q.shape[0], k = P.shape[1]
+    cdef Py_ssize_t n_items = Q.shape[0], k = P.shape[1]
     cdef Py_ssize_t n_order = user_order.shape[0]
-    cdef Py_ssize_t b, u, max_n = 0, cap, busy
+    cdef Py_ssize_t b, i, busy
     cdef double total = 0.0
     cdef Lanes lanes
     cdef real_t *ub0 = &user_bias[0] if user_bias.shape[0] else NULL
     cdef real_t *ib0 = &item_bias[0] if item_bias.shape[0] else NULL
-    for u in range(n_users):
-        max_n = max(max_n, user_ptr[u + 1] - user_ptr[u])
-    cap = lane_ratings + max_n
-    lanes.slot_of = <int32_t *>malloc(n_lanes * n_items * sizeof(int32_t))
-    lanes.slot_item = <int64_t *>malloc(n_lanes * cap * sizeof(int64_t))
-    lanes.n_slots = <Py_ssize_t *>calloc(n_lanes, sizeof(Py_ssize_t))
+    lanes.touched = <char *>calloc(n_lanes * n_items, sizeof(char))
+    lanes.used = <int64_t *>malloc(n_lanes * n_items * sizeof(int64_t))
+    lanes.n_used = <Py_ssize_t *>calloc(n_lanes, sizeof(Py_ssize_t))
+    lanes.count = <int32_t *>calloc(n_items, sizeof(int32_t))
     lanes.pos = <Py_ssize_t *>malloc(n_lanes * sizeof(Py_ssize_t))
     lanes.end = <Py_ssize_t *>malloc(n_lanes * sizeof(Py_ssize_t))
     lanes.sse = <double *>calloc(n_lanes, sizeof(double))
-    # Working and start copies of Q rows, Y rows and item biases; s and g per lane.
-    cdef real_t *rows = <real_t *>malloc((4 * n_lanes * cap * k + 2 * n_lanes * cap
-                                          + 2 * n_lanes * k) * sizeof(real_t))
-    cdef real_t *WQ = rows
-    cdef real_t *SQ = WQ + n_lanes * cap * k
-    cdef real_t *WY = SQ + n_lanes * cap * k
-    cdef real_t *SY = WY + n_lanes * cap * k
-    cdef real_t *Wb = SY + n_lanes * cap * k
-    cdef real_t *Sb = Wb + n_lanes * cap
-    cdef real_t *work = Sb + n_lanes * cap
+    # Each lane's copies of Q, Y and the item biases; s and g per lane.
+    cdef real_t *rows = <real_t *>malloc((2 * n_lanes * n_items * k + n_lanes * n_items
+                                          + n_lanes * _work_stride(k)) * sizeof(real_t))
+    cdef real_t *LQ = rows
+    cdef real_t *LY = LQ + n_lanes * n_items * k
+    cdef real_t *Lb = LY + n_lanes * n_items * k
+    cdef real_t *work = Lb + n_lanes * n_items
     try:
-        if (lanes.slot_of == NULL or lanes.slot_item == NULL or lanes.n_slots == NULL
-                or lanes.pos == NULL or lanes.end == NULL or lanes.sse == NULL
-                or rows == NULL):
+        if (lanes.touched == NULL or lanes.used == NULL or lanes.n_used == NULL
+                or lanes.count == NULL or lanes.pos == NULL or lanes.end == NULL
+                or lanes.sse == NULL or rows == NULL):
             raise MemoryError()
         with nogil:
-            for b in range(n_lanes * n_items):
-                lanes.slot_of[b] = -1
             for b in range(n_lanes):
+                memcpy(LQ + b * n_items * k, &Q[0, 0], n_items * k * sizeof(real_t))
+                memcpy(LY + b * n_items * k, &Y[0, 0], n_items * k * sizeof(real_t))
+                if biased:
+                    memcpy(Lb + b * n_items, ib0, n_items * sizeof(real_t))
                 lanes.pos[b] = b * n_order // n_lanes
                 lanes.end[b] = (b + 1) * n_order // n_lanes
             while True:
@@ -483,27 +483,26 @@ cdef double _svdpp_epoch_lanes(real_t[:, ::1] P, real_t[:, ::1] Q, real_t[:, ::1
                     break
                 if n_threads <= 1:
                     for b in range(n_lanes):
-                        _svdpp_lane_round(&lanes, b, &P[0, 0], &Q[0, 0], &Y[0, 0], ub0, ib0,
-                                          &user_ptr[0], &user_items[0], &user_ratings[0],
-                                          &user_order[0], WQ, SQ, WY, SY, Wb, Sb, work,
-                                          n_items, cap, lane_ratings, k, mu, lr, reg,
+                        _svdpp_lane_round(&lanes, b, &P[0, 0], LQ, LY, ub0, Lb, &user_ptr[0],
+                                          &user_items[0], &user_ratings[0], &user_order[0],
+                                          work, n_items, lane_ratings, k, mu, lr, reg,
                                           reg_bias, lr_y, reg_y, biased)
                 else:
                     for b in prange(n_lanes, schedule="dynamic", chunksize=1,
                                     num_threads=n_threads):
-                        _svdpp_lane_round(&lanes, b, &P[0, 0], &Q[0, 0], &Y[0, 0], ub0, ib0,
-                                          &user_ptr[0], &user_items[0], &user_ratings[0],
-                                          &user_order[0], WQ, SQ, WY, SY, Wb, Sb, work,
-                                          n_items, cap, lane_ratings, k, mu, lr, reg,
+                        _svdpp_lane_round(&lanes, b, &P[0, 0], LQ, LY, ub0, Lb, &user_ptr[0],
+                                          &user_items[0], &user_ratings[0], &user_order[0],
+                                          work, n_items, lane_ratings, k, mu, lr, reg,
                                           reg_bias, lr_y, reg_y, biased)
-                _reduce_lanes(&lanes, n_lanes, &Q[0, 0], &Y[0, 0], ib0, WQ, SQ, WY, SY, Wb,
-                              Sb, n_items, cap, biased, k)
+                _merge_lanes(&lanes, n_lanes, &Q[0, 0], &Y[0, 0], ib0, LQ, LY, Lb, n_items,
+                             biased, k)
             for b in range(n_lanes):
                 total += lanes.sse[b]
     finally:
-        free(lanes.slot_of)
-        free(lanes.slot_item)
-        free(lanes.n_slots)
+        free(lanes.touched)
+        free(lanes.used)
+        free(lanes.n_used)
+        free(lanes.count)
         free(lanes.pos)
         free(lanes.end)
         free(lanes.sse)
@@ -544,10 +543,12 @@ def svdpp_epoch(real_t[:, ::1] P, real_t[:, ::1] Q, real_t[:, ::1] Y,
         1: every step lands at once (one thread). More: ``user_order`` is cut
         into ``n_lanes`` equal runs of users, and the epoch goes in rounds in
         which every lane takes its next whole users (``lane_ratings`` ratings
-        or a few more) against the item rows as they were at the start of the
-        round; the lanes' item steps are then added lane by lane. Lanes run in
-        parallel; the result depends on ``n_lanes`` and ``lane_ratings``,
-        never on ``n_threads``.
+        or a few more) on its own copy of the item rows, made from the shared
+        rows at the start of the round; each item row any lane used then
+        becomes its start plus the mean of those lanes' changes (summed in
+        lane order). Lanes run in parallel; the result depends on ``n_lanes``
+        and ``lane_ratings``, never on ``n_threads``. Memory: ``n_lanes``
+        copies of ``Q``, ``Y`` and the item biases.
     lane_ratings : int
     n_threads : int
         Threads running the lanes of a round; does not change the result.

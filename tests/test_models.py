@@ -19,7 +19,8 @@ from mfcy.cli import main
 from mfcy.io import read_metadata
 
 from test_models_kernel import (Problem, oracle_baseline_als_epoch, oracle_implicit,
-                                oracle_nmf_epoch, oracle_svdpp_epoch)
+                                oracle_nmf_epoch, oracle_svdpp_epoch,
+                                oracle_svdpp_lanes_epoch)
 
 MODELS = {
     "svd": lambda **kw: MatrixFactorization(n_factors=4, n_epochs=8, **kw),
@@ -269,18 +270,28 @@ def _oracle_predict(pb, mu, P, Q, bu, bi, S=None):
     return mu + bu[pb.users] + bi[pb.items] + (Z[pb.users] * Q[pb.items]).sum(axis=1)
 
 
-def test_svdpp_fit_is_the_oracle():
+@pytest.mark.parametrize("n_lanes, lane_ratings", [(1, None), (None, 5), (None, None)])
+def test_svdpp_fit_is_the_oracle(n_lanes, lane_ratings):
+    """The plain rule with one lane; by default (2 lanes) the lanes' rule."""
     pb = _problem()
     k, n_epochs = 3, 4
-    model = SVDpp(n_factors=k, n_epochs=n_epochs, random_state=7, dtype="float64").fit(
-        np.column_stack([pb.users, pb.items]), pb.ratings)
+    lanes = {} if n_lanes is None else {"n_lanes": n_lanes}
+    if lane_ratings is not None:
+        lanes["lane_ratings"] = lane_ratings
+    model = SVDpp(n_factors=k, n_epochs=n_epochs, random_state=7, dtype="float64",
+                  **lanes).fit(np.column_stack([pb.users, pb.items]), pb.ratings)
     pb.mu = model.global_mean_
     rng = np.random.default_rng(7)
     P, Q, Y = (rng.standard_normal((n, k)) * 0.1 for n in (pb.n_users, pb.n_items, pb.n_items))
     bu, bi = np.zeros(pb.n_users), np.zeros(pb.n_items)
     for _ in range(n_epochs):
         order = rng.permutation(pb.n_users).astype(np.int64)
-        oracle_svdpp_epoch(pb, order, P, Q, Y, bu, bi, 0.007, 0.02, 0.02, 0.007, 0.005, True)
+        hyper = (0.007, 0.02, 0.02, 0.007, 0.005, True)
+        if model.n_lanes == 1:
+            oracle_svdpp_epoch(pb, order, P, Q, Y, bu, bi, *hyper)
+        else:
+            oracle_svdpp_lanes_epoch(pb, order, P, Q, Y, bu, bi, *hyper, model.n_lanes,
+                                     model.lane_ratings)
     np.testing.assert_allclose(model.implicit_factors_, Y, rtol=0, atol=1e-12)
     S = oracle_implicit(Y, pb.user_ptr, pb.user_items)
     np.testing.assert_allclose(model.predict(np.column_stack([pb.users, pb.items])),
@@ -318,6 +329,7 @@ def test_baseline_fit_is_the_oracle():
 
 @pytest.mark.parametrize("make", [
     lambda **kw: SVDpp(n_factors=4, n_epochs=3, n_lanes=4, lane_ratings=16, **kw),
+    lambda **kw: SVDpp(n_factors=4, n_epochs=3, lane_ratings=64, **kw),  # the default 2 lanes
     lambda **kw: NMF(n_factors=4, n_epochs=3, **kw),
     lambda **kw: NMF(n_factors=4, n_epochs=3, biased=True, **kw),
     lambda **kw: BaselineOnly(n_epochs=3, **kw),
