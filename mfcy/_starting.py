@@ -9,14 +9,24 @@ from ._input import encode_query_ids
 
 __all__ = ["initial_factors", "continue_from"]
 
+#: Values drawn per block of rows (8 MB of float64).
+DRAW_BLOCK_VALUES = 1 << 20
+
 
 def initial_factors(given, shape, name, rng, params):
     """Factors of ``shape`` in the fit's dtype: drawn from N(0, init_std²), or a checked copy of ``given``."""
     if given is None:
         # Drawn in float64 then cast, so float32 and float64 models start
-        # from the same numbers.
+        # from the same numbers; by blocks of rows, so the float64 draw never
+        # takes more than a block's memory (the generator fills in C order, so
+        # the numbers are the same as one draw of the whole shape).
         out = empty_aligned(shape, params["dtype"])
-        out[...] = rng.standard_normal(shape) * params["init_std"]
+        n_rows = shape[0]
+        rows = max(1, DRAW_BLOCK_VALUES // max(1, int(np.prod(shape[1:], dtype=np.int64))))
+        for start in range(0, n_rows, rows):
+            block = rng.standard_normal((min(rows, n_rows - start),) + tuple(shape[1:]))
+            block *= params["init_std"]
+            out[start:start + len(block)] = block
         return out
     arr = np.asarray(given)
     if arr.dtype.kind not in "iuf":
