@@ -50,12 +50,17 @@ class GroupedRatings:
         """``(user_ptr, user_items, user_ratings)``."""
         return self.user_ptr, self.items, self.ratings
 
+    def item_ptr(self):
+        """The ``item_ptr`` of :meth:`by_item` alone (item ``j`` has
+        ``item_ptr[j + 1] - item_ptr[j]`` ratings), without sorting."""
+        item_ptr = np.zeros(self.n_items + 1, dtype=np.int64)
+        np.cumsum(_layout.count_keys(self.items, self.n_items), out=item_ptr[1:])
+        return item_ptr
+
     def by_item(self):
         """``(item_ptr, item_users, item_ratings)``, each item's users ascending."""
         order = np.lexsort((self.users, self.items))
-        item_ptr = np.zeros(self.n_items + 1, dtype=np.int64)
-        np.cumsum(_layout.count_keys(self.items, self.n_items), out=item_ptr[1:])
-        return (item_ptr, np.ascontiguousarray(self.users[order]),
+        return (self.item_ptr(), np.ascontiguousarray(self.users[order]),
                 np.ascontiguousarray(self.ratings[order]))
 
     def state_fields(self):

@@ -72,6 +72,8 @@ alternating least squares (:func:`baseline_als_epoch`: items, then users, as
 Surprise's ``baseline_als``).
 """
 
+import os
+
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy
@@ -101,20 +103,48 @@ cdef extern from "_models_kernel.h" nogil:
     void mfcym_scale_d(double *s, double a, Py_ssize_t k)
     void mfcym_y_step_f(float *y, const float *g, float decay, float step, Py_ssize_t k)
     void mfcym_y_step_d(double *y, const double *g, double decay, double step, Py_ssize_t k)
-    void mfcym_nmf_sums_f(float *num, float *den, const float *x, float r, float est,
-                          Py_ssize_t k)
-    void mfcym_nmf_sums_d(double *num, double *den, const double *x, double r, double est,
-                          Py_ssize_t k)
-    void mfcym_nmf_sums2_f(float *num_u, float *den_u, float *num_i, float *den_i,
-                           const float *p, const float *q, float r, float est, float est_i,
-                           Py_ssize_t k)
-    void mfcym_nmf_sums2_d(double *num_u, double *den_u, double *num_i, double *den_i,
-                           const double *p, const double *q, double r, double est,
-                           double est_i, Py_ssize_t k)
     void mfcym_nmf_apply_f(float *x, const float *num, const float *den, float reg_n,
                            Py_ssize_t k)
     void mfcym_nmf_apply_d(double *x, const double *num, const double *den, double reg_n,
                            Py_ssize_t k)
+    int mfcym_set_nmf_level(int want)
+    int mfcym_nmf_level_in_use()
+    void mfcym_nmf_fused_fi32(const float *P, const float *Q, const int64_t *user_ptr,
+                            const int32_t *user_items, const float *user_ratings,
+                            const float *user_bias, const float *item_bias, Py_ssize_t n_users,
+                            Py_ssize_t n_items, float mu, int biased, float *sums,
+                            double *user_sse, Py_ssize_t k)
+    double mfcym_nmf_row_fi32(const float *X, const float *x, const int64_t *ptr,
+                            const int32_t *other, const float *ratings, const float *own_bias,
+                            const float *other_bias, Py_ssize_t row, float mu, int biased,
+                            float *num, float *den, Py_ssize_t k)
+    void mfcym_nmf_fused_fi64(const float *P, const float *Q, const int64_t *user_ptr,
+                            const int64_t *user_items, const float *user_ratings,
+                            const float *user_bias, const float *item_bias, Py_ssize_t n_users,
+                            Py_ssize_t n_items, float mu, int biased, float *sums,
+                            double *user_sse, Py_ssize_t k)
+    double mfcym_nmf_row_fi64(const float *X, const float *x, const int64_t *ptr,
+                            const int64_t *other, const float *ratings, const float *own_bias,
+                            const float *other_bias, Py_ssize_t row, float mu, int biased,
+                            float *num, float *den, Py_ssize_t k)
+    void mfcym_nmf_fused_di32(const double *P, const double *Q, const int64_t *user_ptr,
+                            const int32_t *user_items, const double *user_ratings,
+                            const double *user_bias, const double *item_bias, Py_ssize_t n_users,
+                            Py_ssize_t n_items, double mu, int biased, double *sums,
+                            double *user_sse, Py_ssize_t k)
+    double mfcym_nmf_row_di32(const double *X, const double *x, const int64_t *ptr,
+                            const int32_t *other, const double *ratings, const double *own_bias,
+                            const double *other_bias, Py_ssize_t row, double mu, int biased,
+                            double *num, double *den, Py_ssize_t k)
+    void mfcym_nmf_fused_di64(const double *P, const double *Q, const int64_t *user_ptr,
+                            const int64_t *user_items, const double *user_ratings,
+                            const double *user_bias, const double *item_bias, Py_ssize_t n_users,
+                            Py_ssize_t n_items, double mu, int biased, double *sums,
+                            double *user_sse, Py_ssize_t k)
+    double mfcym_nmf_row_di64(const double *X, const double *x, const int64_t *ptr,
+                            const int64_t *other, const double *ratings, const double *own_bias,
+                            const double *other_bias, Py_ssize_t row, double mu, int biased,
+                            double *num, double *den, Py_ssize_t k)
     int MFCY_DEBUG_BUILD
 
 
@@ -141,23 +171,6 @@ cdef inline void _scale(real_t *s, real_t a, Py_ssize_t k) noexcept nogil:
         mfcym_scale_f(s, a, k)
     else:
         mfcym_scale_d(s, a, k)
-
-
-cdef inline void _nmf_sums(real_t *num, real_t *den, const real_t *x, real_t r, real_t est,
-                           Py_ssize_t k) noexcept nogil:
-    if real_t is float:
-        mfcym_nmf_sums_f(num, den, x, r, est, k)
-    else:
-        mfcym_nmf_sums_d(num, den, x, r, est, k)
-
-
-cdef inline void _nmf_sums2(real_t *num_u, real_t *den_u, real_t *num_i, real_t *den_i,
-                            const real_t *p, const real_t *q, real_t r, real_t est,
-                            real_t est_i, Py_ssize_t k) noexcept nogil:
-    if real_t is float:
-        mfcym_nmf_sums2_f(num_u, den_u, num_i, den_i, p, q, r, est, est_i, k)
-    else:
-        mfcym_nmf_sums2_d(num_u, den_u, num_i, den_i, p, q, r, est, est_i, k)
 
 
 cdef inline void _nmf_apply(real_t *x, const real_t *num, const real_t *den, real_t reg_n,
@@ -644,81 +657,73 @@ def svdpp_predict(const real_t[:, ::1] P, const real_t[:, ::1] Q, const real_t[:
 # NMF
 # ---------------------------------------------------------------------------
 
-cdef double _nmf_sums_row(const real_t *X, const real_t *x, const int64_t *ptr,
-                          const index_t *other, const real_t *ratings,
-                          const real_t *own_bias, const real_t *other_bias, Py_ssize_t row,
-                          real_t mu, bint biased, real_t *num, real_t *den,
-                          Py_ssize_t k) noexcept nogil:
-    """NMF sums of one row (a user over its items, or an item over its users).
-
-    ``x`` is the row's own factor vector, ``X`` the other side's factors.
-    Returns the row's summed squared error.
-    """
-    cdef Py_ssize_t t, f
-    cdef index_t o
-    cdef real_t est, err
-    cdef double sse = 0.0
-    cdef const real_t *y
-    for f in range(k):
-        num[f] = 0
-        den[f] = 0
-    for t in range(ptr[row], ptr[row + 1]):
-        o = other[t]
-        y = X + <Py_ssize_t>o * k
-        est = _dot(x, y, k)
-        if biased:
-            est = mu + own_bias[row] + other_bias[o] + est
-        err = ratings[t] - est
-        sse += <double>err * <double>err
-        _nmf_sums(num, den, y, ratings[t], est, k)
-    return sse
+cdef inline double _nmf_sums_row(const real_t *X, const real_t *x, const int64_t *ptr,
+                                 const index_t *other, const real_t *ratings,
+                                 const real_t *own_bias, const real_t *other_bias,
+                                 Py_ssize_t row, real_t mu, bint biased, real_t *num,
+                                 real_t *den, Py_ssize_t k) noexcept nogil:
+    """NMF sums of one row (a user over its items, or an item over its users): the
+    C pass of ``_models_kernel.h``. ``x`` is the row's own factor vector, ``X`` the
+    other side's factors. Returns the row's summed squared error."""
+    if real_t is float:
+        if index_t is int32_t:
+            return mfcym_nmf_row_fi32(X, x, ptr, other, ratings, own_bias, other_bias, row,
+                                      mu, biased, num, den, k)
+        else:
+            return mfcym_nmf_row_fi64(X, x, ptr, other, ratings, own_bias, other_bias, row,
+                                      mu, biased, num, den, k)
+    else:
+        if index_t is int32_t:
+            return mfcym_nmf_row_di32(X, x, ptr, other, ratings, own_bias, other_bias, row,
+                                      mu, biased, num, den, k)
+        else:
+            return mfcym_nmf_row_di64(X, x, ptr, other, ratings, own_bias, other_bias, row,
+                                      mu, biased, num, den, k)
 
 
-cdef void _nmf_sums_fused(const real_t *P, const real_t *Q, const int64_t *user_ptr,
-                          const index_t *user_items, const real_t *user_ratings,
-                          const real_t *user_bias, const real_t *item_bias,
-                          Py_ssize_t n_users, Py_ssize_t n_items, real_t mu, bint biased,
-                          real_t *sums, double *user_sse, Py_ssize_t k) noexcept nogil:
-    """The sums of :func:`_nmf_sums_row` for every user and every item in one pass.
+cdef inline void _nmf_sums_fused(const real_t *P, const real_t *Q, const int64_t *user_ptr,
+                                 const index_t *user_items, const real_t *user_ratings,
+                                 const real_t *user_bias, const real_t *item_bias,
+                                 Py_ssize_t n_users, Py_ssize_t n_items, real_t mu,
+                                 bint biased, real_t *sums, double *user_sse,
+                                 Py_ssize_t k) noexcept nogil:
+    """Every user's and item's sums of :func:`_nmf_sums_row` in one pass (one thread),
+    the same bits: the C pass of ``_models_kernel.h``."""
+    if real_t is float:
+        if index_t is int32_t:
+            mfcym_nmf_fused_fi32(P, Q, user_ptr, user_items, user_ratings, user_bias,
+                                 item_bias, n_users, n_items, mu, biased, sums, user_sse, k)
+        else:
+            mfcym_nmf_fused_fi64(P, Q, user_ptr, user_items, user_ratings, user_bias,
+                                 item_bias, n_users, n_items, mu, biased, sums, user_sse, k)
+    else:
+        if index_t is int32_t:
+            mfcym_nmf_fused_di32(P, Q, user_ptr, user_items, user_ratings, user_bias,
+                                 item_bias, n_users, n_items, mu, biased, sums, user_sse, k)
+        else:
+            mfcym_nmf_fused_di64(P, Q, user_ptr, user_items, user_ratings, user_bias,
+                                 item_bias, n_users, n_items, mu, biased, sums, user_sse, k)
 
-    One thread: each rating's dot product is computed once and feeds both its
-    user's and its item's sums. The users are visited in increasing order, so
-    every item's sums receive its users in increasing order, the order of the
-    item CSR that the per-item pass walks: the same additions in the same
-    order, so the same bits (the products of the dot commute exactly; the
-    item's biased estimate keeps that pass's order of additions).
-    """
-    cdef Py_ssize_t u, t, f
-    cdef index_t j
-    cdef real_t dot, est, est_item, err, r
-    cdef double sse
-    cdef const real_t *x
-    cdef const real_t *y
-    cdef real_t *num
-    cdef real_t *item_sums = sums + 2 * n_users * k
-    cdef real_t *inum
-    for t in range(2 * (n_users + n_items) * k):
-        sums[t] = 0
-    for u in range(n_users):
-        x = P + u * k
-        num = sums + 2 * u * k
-        sse = 0.0
-        for t in range(user_ptr[u], user_ptr[u + 1]):
-            j = user_items[t]
-            y = Q + <Py_ssize_t>j * k
-            r = user_ratings[t]
-            dot = _dot(x, y, k)
-            if biased:
-                est = mu + user_bias[u] + item_bias[j] + dot
-                est_item = mu + item_bias[j] + user_bias[u] + dot
-            else:
-                est = dot
-                est_item = dot
-            err = r - est
-            sse += <double>err * <double>err
-            inum = item_sums + 2 * <Py_ssize_t>j * k
-            _nmf_sums2(num, num + k, inum, inum + k, x, y, r, est, est_item, k)
-        user_sse[u] = sse
+
+def _set_nmf_vector_isa(name):
+    """Use the ``"baseline"`` or the ``"avx2"`` (AVX2+FMA) copy of NMF's passes, or
+    ``"auto"`` (the best this CPU runs); return the name of the copy now in use."""
+    if name not in ("auto", "baseline", "avx2"):
+        raise ValueError(f"unknown NMF vector ISA {name!r}: auto, baseline or avx2")
+    mfcym_set_nmf_level(0 if name == "baseline" else 1)
+    return nmf_vector_isa()
+
+
+def nmf_vector_isa():
+    """The copy of NMF's passes over the ratings in use: ``"avx2+fma"`` or ``"baseline"``."""
+    return "avx2+fma" if mfcym_nmf_level_in_use() == 1 else "baseline"
+
+
+# MFCY_ISA (read by mfcy._sgd, which checks its value) also picks NMF's copy:
+# "baseline" the baseline, anything else the best this CPU runs (NMF has no
+# AVX-512 copy).
+_set_nmf_vector_isa("baseline" if os.environ.get("MFCY_ISA", "auto").strip().lower()
+                    == "baseline" else "auto")
 
 
 def nmf_epoch(real_t[:, ::1] P, real_t[:, ::1] Q,
@@ -746,7 +751,9 @@ def nmf_epoch(real_t[:, ::1] P, real_t[:, ::1] Q,
     user_ptr, user_items, user_ratings
         The ratings as CSR by user.
     item_ptr, item_users, item_ratings
-        The same ratings as CSR by item.
+        The same ratings as CSR by item. One thread reads only ``item_ptr``
+        (the item counts), and ``item_users`` and ``item_ratings`` may then
+        be empty.
     global_mean : float
         Used when ``biased``.
     user_regularization, item_regularization : float
@@ -761,12 +768,17 @@ def nmf_epoch(real_t[:, ::1] P, real_t[:, ::1] Q,
     """
     cdef Py_ssize_t n_users = P.shape[0], n_items = Q.shape[0]
     cdef Py_ssize_t k = P.shape[1]
-    cdef Py_ssize_t u, j
+    # The rows are worked on padded with zeros to whole 8-value vectors: the
+    # k-loops then have no scalar tails (Surprise's k = 15 works as 16). A zero
+    # column stays zero (its sums are 0, and a factor with no positive
+    # denominator keeps its value).
+    cdef Py_ssize_t kp = (k + 7) // 8 * 8
+    cdef Py_ssize_t u, j, f
     cdef real_t mu = <real_t>global_mean
     cdef real_t reg_u = <real_t>user_regularization
     cdef real_t reg_i = <real_t>item_regularization
-    cdef real_t *p0 = &P[0, 0] if n_users and k else NULL
-    cdef real_t *q0 = &Q[0, 0] if n_items and k else NULL
+    cdef real_t *p0
+    cdef real_t *q0
     cdef const real_t *ub0 = &user_bias[0] if user_bias.shape[0] else NULL
     cdef const real_t *ib0 = &item_bias[0] if item_bias.shape[0] else NULL
     cdef const index_t *ui0 = &user_items[0] if user_items.shape[0] else NULL
@@ -774,56 +786,82 @@ def nmf_epoch(real_t[:, ::1] P, real_t[:, ::1] Q,
     cdef const index_t *iu0 = &item_users[0] if item_users.shape[0] else NULL
     cdef const real_t *ir0 = &item_ratings[0] if item_ratings.shape[0] else NULL
     cdef real_t *sums
+    cdef real_t *rows
     cdef double *user_sse
     cdef double total = 0.0
     if k == 0:
         raise ValueError("NMF needs at least one factor")
+    if n_threads > 1 and item_users.shape[0] != user_items.shape[0]:
+        raise ValueError("nmf_epoch on more than one thread needs the item CSR")
     if MFCY_DEBUG_BUILD:
         _touch_ptr(user_ptr, user_items.shape[0])
-        _touch_ptr(item_ptr, item_users.shape[0])
+        _touch_ptr(item_ptr, user_items.shape[0])
         _touch_rows(Q, user_items)
-        _touch_rows(P, item_users)
+        if n_threads > 1:
+            _touch_rows(P, item_users)
         if biased:
             _touch_bias(item_bias, user_items)
-            _touch_bias(user_bias, item_users)
+            if n_threads > 1:
+                _touch_bias(user_bias, item_users)
         if user_ptr.shape[0] != n_users + 1 or item_ptr.shape[0] != n_items + 1:
             raise IndexError("user_ptr / item_ptr must have n_users + 1 / n_items + 1 entries")
     if user_ratings.shape[0] == 0:
         return 0.0
     # Numerators and denominators of every row of both sides (the item step must
-    # wait for the user step to have read the old Q, and the other way round).
-    sums = <real_t *>malloc(max(2 * (n_users + n_items) * k, 1) * sizeof(real_t))
+    # wait for the user step to have read the old Q, and the other way round),
+    # and the padded rows, on a 64-byte boundary.
+    sums = <real_t *>malloc(max(2 * (n_users + n_items) * kp, 1) * sizeof(real_t))
     user_sse = <double *>malloc(max(n_users, 1) * sizeof(double))
-    if sums == NULL or user_sse == NULL:
+    rows = <real_t *>malloc(((n_users + n_items) * kp + 16) * sizeof(real_t))
+    if sums == NULL or user_sse == NULL or rows == NULL:
         free(sums)
         free(user_sse)
+        free(rows)
         raise MemoryError()
+    p0 = <real_t *>((<size_t>rows + 63) & ~(<size_t>63))
+    q0 = p0 + n_users * kp
     try:
         with nogil:
+            for u in range(n_users):
+                for f in range(k):
+                    p0[u * kp + f] = P[u, f]
+                for f in range(k, kp):
+                    p0[u * kp + f] = 0
+            for j in range(n_items):
+                for f in range(k):
+                    q0[j * kp + f] = Q[j, f]
+                for f in range(k, kp):
+                    q0[j * kp + f] = 0
             if n_threads <= 1:
                 _nmf_sums_fused(p0, q0, &user_ptr[0], ui0, ur0, ub0, ib0, n_users, n_items,
-                                mu, biased, sums, user_sse, k)
+                                mu, biased, sums, user_sse, kp)
             else:
                 for u in prange(n_users, schedule="static", num_threads=n_threads):
-                    user_sse[u] = _nmf_sums_row(q0, p0 + u * k, &user_ptr[0], ui0, ur0, ub0,
-                                                ib0, u, mu, biased, sums + 2 * u * k,
-                                                sums + (2 * u + 1) * k, k)
+                    user_sse[u] = _nmf_sums_row(q0, p0 + u * kp, &user_ptr[0], ui0, ur0, ub0,
+                                                ib0, u, mu, biased, sums + 2 * u * kp,
+                                                sums + (2 * u + 1) * kp, kp)
                 for j in prange(n_items, schedule="static", num_threads=n_threads):
-                    _nmf_sums_row(p0, q0 + j * k, &item_ptr[0], iu0, ir0, ib0, ub0, j, mu,
-                                  biased, sums + 2 * (n_users + j) * k,
-                                  sums + (2 * (n_users + j) + 1) * k, k)
+                    _nmf_sums_row(p0, q0 + j * kp, &item_ptr[0], iu0, ir0, ib0, ub0, j, mu,
+                                  biased, sums + 2 * (n_users + j) * kp,
+                                  sums + (2 * (n_users + j) + 1) * kp, kp)
             for u in prange(n_users, schedule="static", num_threads=max(n_threads, 1)):
-                _nmf_apply(p0 + u * k, sums + 2 * u * k, sums + (2 * u + 1) * k,
-                           reg_u * <real_t>(user_ptr[u + 1] - user_ptr[u]), k)
+                _nmf_apply(p0 + u * kp, sums + 2 * u * kp, sums + (2 * u + 1) * kp,
+                           reg_u * <real_t>(user_ptr[u + 1] - user_ptr[u]), kp)
             for j in prange(n_items, schedule="static", num_threads=max(n_threads, 1)):
-                _nmf_apply(q0 + j * k, sums + 2 * (n_users + j) * k,
-                           sums + (2 * (n_users + j) + 1) * k,
-                           reg_i * <real_t>(item_ptr[j + 1] - item_ptr[j]), k)
+                _nmf_apply(q0 + j * kp, sums + 2 * (n_users + j) * kp,
+                           sums + (2 * (n_users + j) + 1) * kp,
+                           reg_i * <real_t>(item_ptr[j + 1] - item_ptr[j]), kp)
             for u in range(n_users):
                 total += user_sse[u]
+                for f in range(k):
+                    P[u, f] = p0[u * kp + f]
+            for j in range(n_items):
+                for f in range(k):
+                    Q[j, f] = q0[j * kp + f]
     finally:
         free(sums)
         free(user_sse)
+        free(rows)
     return total
 
 

@@ -9,7 +9,8 @@
  * without it builds the same loops unvectorized.
  *
  * The loops over ratings (the visiting order, the strata, the threads) are in
- * _models.pyx; each function here updates or reads one row of k values, and
+ * _models.pyx, except NMF's passes (at the end of this file, compiled twice);
+ * each other function here updates or reads one row of k values, and
  * its arithmetic is written in the order of the Python oracle in
  * tests/test_models_kernel.py (only the dot products are reassociated by the
  * vector reduction, which the float64 tests allow to 1e-12).
@@ -143,5 +144,207 @@
 
 MFCYM_DEFINE(float, f)
 MFCYM_DEFINE(double, d)
+
+/* ------------------------------------------------------------------------ */
+/* NMF's passes over the ratings, whole, so that they can be compiled twice:  */
+/* for the baseline ISA and, on x86 with gcc or clang, for AVX2+FMA, chosen   */
+/* once at import (mfcym_set_nmf_level). The rows are padded to whole 8-value */
+/* vectors by _models.nmf_epoch, and the common k are instantiated as         */
+/* constants so the k-loops are straight vector code.                         */
+/* Both passes use the same row functions (dot, sums), so the fused pass of   */
+/* one thread and the per-row passes of several give the same bits on each   */
+/* copy; the two copies agree to rounding (FMA rounds once).                  */
+/* ------------------------------------------------------------------------ */
+
+#include <stdint.h>
+#include <string.h>
+
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#define MFCYM_HAVE_AVX2 1
+#define MFCYM_AVX2_ATTR __attribute__((target("avx2,fma")))
+#else
+#define MFCYM_HAVE_AVX2 0
+#endif
+
+/* 0: the baseline copy; 1: the AVX2+FMA copy. */
+static int mfcym_nmf_level = 0;
+
+/* Ask for a level (0 or 1); returns the one this CPU and build can run. */
+static int mfcym_set_nmf_level(int want) {
+    mfcym_nmf_level = 0;
+#if MFCYM_HAVE_AVX2
+    if (want >= 1) {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) mfcym_nmf_level = 1;
+    }
+#else
+    (void)want;
+#endif
+    return mfcym_nmf_level;
+}
+
+static int mfcym_nmf_level_in_use(void) { return mfcym_nmf_level; }
+
+#define MFCYM_NMF_BODIES(T, S, I, IS)                                                   \
+    /* One row's sums (a user over its items, or an item over its users): num =      \
+     * sum r y, den = sum est y over the row's ratings, y the other side's row.      \
+     * Returns the row's summed squared error. */                                     \
+    MFCYM_INLINE double mfcym_nmf_row_body_##S##IS(                                     \
+        const T *X, const T *x, const int64_t *ptr, const I *other, const T *ratings,    \
+        const T *own_bias, const T *other_bias, ptrdiff_t row, T mu, int biased, T *num, \
+        T *den, ptrdiff_t k) {                                                          \
+        double sse = 0.0;                                                               \
+        for (ptrdiff_t f = 0; f < k; ++f) {                                             \
+            num[f] = 0;                                                                 \
+            den[f] = 0;                                                                 \
+        }                                                                               \
+        for (int64_t t = ptr[row]; t < ptr[row + 1]; ++t) {                             \
+            const I o = other[t];                                                       \
+            const T *y = X + (ptrdiff_t)o * k;                                          \
+            T est = mfcym_dot_##S(x, y, k);                                             \
+            if (biased) est = mu + own_bias[row] + other_bias[o] + est;                 \
+            const T err = ratings[t] - est;                                             \
+            sse += (double)err * (double)err;                                           \
+            mfcym_nmf_sums_##S(num, den, y, ratings[t], est, k);                        \
+        }                                                                               \
+        return sse;                                                                     \
+    }                                                                                   \
+                                                                                        \
+    /* Every user's and every item's sums in one pass over the users (one thread):  \
+     * each rating's dot once, feeding both sides. Users go in increasing order, so  \
+     * each item receives its users in increasing order, the order of the item CSR   \
+     * the per-row pass walks: the same additions in the same order, the same bits   \
+     * (the products of the dot commute exactly; the item's biased estimate keeps   \
+     * that pass's order of additions). */                                            \
+    MFCYM_INLINE void mfcym_nmf_fused_body_##S##IS(                                     \
+        const T *P, const T *Q, const int64_t *user_ptr, const I *user_items,            \
+        const T *user_ratings, const T *user_bias, const T *item_bias, ptrdiff_t n_users, \
+        ptrdiff_t n_items, T mu, int biased, T *sums, double *user_sse, ptrdiff_t k) {   \
+        T *item_sums = sums + 2 * n_users * k;                                          \
+        memset(sums, 0, (size_t)(2 * (n_users + n_items) * k) * sizeof(T));             \
+        for (ptrdiff_t u = 0; u < n_users; ++u) {                                       \
+            const T *x = P + u * k;                                                     \
+            T *num = sums + 2 * u * k;                                                  \
+            double sse = 0.0;                                                           \
+            for (int64_t t = user_ptr[u]; t < user_ptr[u + 1]; ++t) {                   \
+                const I j = user_items[t];                                              \
+                const T *y = Q + (ptrdiff_t)j * k;                                      \
+                const T r = user_ratings[t];                                            \
+                const T dot = mfcym_dot_##S(x, y, k);                                   \
+                T est, est_item;                                                        \
+                if (biased) {                                                           \
+                    est = mu + user_bias[u] + item_bias[j] + dot;                       \
+                    est_item = mu + item_bias[j] + user_bias[u] + dot;                  \
+                } else {                                                                \
+                    est = dot;                                                          \
+                    est_item = dot;                                                     \
+                }                                                                       \
+                const T err = r - est;                                                  \
+                sse += (double)err * (double)err;                                       \
+                T *inum = item_sums + 2 * (ptrdiff_t)j * k;                             \
+                mfcym_nmf_sums2_##S(num, num + k, inum, inum + k, x, y, r, est, est_item, k); \
+            }                                                                           \
+            user_sse[u] = sse;                                                          \
+        }                                                                               \
+    }
+
+/* One compiled copy (ATTR: its target attribute) of both passes, with the
+ * padded k of the usual factor counts as constants. */
+#define MFCYM_NMF_COPY(T, S, I, IS, ATTR, ISA)                                          \
+    ATTR static void mfcym_nmf_fused_##ISA##_##S##IS(                                   \
+        const T *P, const T *Q, const int64_t *user_ptr, const I *user_items,            \
+        const T *user_ratings, const T *user_bias, const T *item_bias, ptrdiff_t n_users, \
+        ptrdiff_t n_items, T mu, int biased, T *sums, double *user_sse, ptrdiff_t k) {   \
+        switch (k) {                                                                    \
+        case 8:                                                                         \
+            mfcym_nmf_fused_body_##S##IS(P, Q, user_ptr, user_items, user_ratings,       \
+                                         user_bias, item_bias, n_users, n_items, mu,     \
+                                         biased, sums, user_sse, 8);                     \
+            break;                                                                      \
+        case 16:                                                                        \
+            mfcym_nmf_fused_body_##S##IS(P, Q, user_ptr, user_items, user_ratings,       \
+                                         user_bias, item_bias, n_users, n_items, mu,     \
+                                         biased, sums, user_sse, 16);                    \
+            break;                                                                      \
+        case 24:                                                                        \
+            mfcym_nmf_fused_body_##S##IS(P, Q, user_ptr, user_items, user_ratings,       \
+                                         user_bias, item_bias, n_users, n_items, mu,     \
+                                         biased, sums, user_sse, 24);                    \
+            break;                                                                      \
+        case 32:                                                                        \
+            mfcym_nmf_fused_body_##S##IS(P, Q, user_ptr, user_items, user_ratings,       \
+                                         user_bias, item_bias, n_users, n_items, mu,     \
+                                         biased, sums, user_sse, 32);                    \
+            break;                                                                      \
+        default:                                                                        \
+            mfcym_nmf_fused_body_##S##IS(P, Q, user_ptr, user_items, user_ratings,       \
+                                         user_bias, item_bias, n_users, n_items, mu,     \
+                                         biased, sums, user_sse, k);                     \
+        }                                                                               \
+    }                                                                                   \
+    ATTR static double mfcym_nmf_row_##ISA##_##S##IS(                                   \
+        const T *X, const T *x, const int64_t *ptr, const I *other, const T *ratings,    \
+        const T *own_bias, const T *other_bias, ptrdiff_t row, T mu, int biased, T *num, \
+        T *den, ptrdiff_t k) {                                                          \
+        switch (k) {                                                                    \
+        case 8:                                                                         \
+            return mfcym_nmf_row_body_##S##IS(X, x, ptr, other, ratings, own_bias,       \
+                                              other_bias, row, mu, biased, num, den, 8); \
+        case 16:                                                                        \
+            return mfcym_nmf_row_body_##S##IS(X, x, ptr, other, ratings, own_bias,       \
+                                              other_bias, row, mu, biased, num, den, 16);\
+        case 24:                                                                        \
+            return mfcym_nmf_row_body_##S##IS(X, x, ptr, other, ratings, own_bias,       \
+                                              other_bias, row, mu, biased, num, den, 24);\
+        case 32:                                                                        \
+            return mfcym_nmf_row_body_##S##IS(X, x, ptr, other, ratings, own_bias,       \
+                                              other_bias, row, mu, biased, num, den, 32);\
+        default:                                                                        \
+            return mfcym_nmf_row_body_##S##IS(X, x, ptr, other, ratings, own_bias,       \
+                                              other_bias, row, mu, biased, num, den, k); \
+        }                                                                               \
+    }
+
+#if MFCYM_HAVE_AVX2
+#define MFCYM_NMF_PICK(FN, S, IS) \
+    (mfcym_nmf_level ? mfcym_nmf_##FN##_avx2_##S##IS : mfcym_nmf_##FN##_base_##S##IS)
+#else
+#define MFCYM_NMF_PICK(FN, S, IS) (mfcym_nmf_##FN##_base_##S##IS)
+#endif
+
+/* The entry points _models.pyx calls: the copy of the level in use. */
+#define MFCYM_NMF_ENTRY_POINTS(T, S, I, IS)                                             \
+    static inline void mfcym_nmf_fused_##S##IS(                                         \
+        const T *P, const T *Q, const int64_t *user_ptr, const I *user_items,            \
+        const T *user_ratings, const T *user_bias, const T *item_bias, ptrdiff_t n_users, \
+        ptrdiff_t n_items, T mu, int biased, T *sums, double *user_sse, ptrdiff_t k) {   \
+        MFCYM_NMF_PICK(fused, S, IS)(P, Q, user_ptr, user_items, user_ratings, user_bias, \
+                                     item_bias, n_users, n_items, mu, biased, sums,      \
+                                     user_sse, k);                                       \
+    }                                                                                   \
+    static inline double mfcym_nmf_row_##S##IS(                                         \
+        const T *X, const T *x, const int64_t *ptr, const I *other, const T *ratings,    \
+        const T *own_bias, const T *other_bias, ptrdiff_t row, T mu, int biased, T *num, \
+        T *den, ptrdiff_t k) {                                                          \
+        return MFCYM_NMF_PICK(row, S, IS)(X, x, ptr, other, ratings, own_bias,           \
+                                          other_bias, row, mu, biased, num, den, k);     \
+    }
+
+#define MFCYM_NMF_ALL(T, S, I, IS)                                                      \
+    MFCYM_NMF_BODIES(T, S, I, IS)                                                       \
+    MFCYM_NMF_COPY(T, S, I, IS, , base)                                                 \
+    MFCYM_NMF_AVX2_COPY(T, S, I, IS)                                                    \
+    MFCYM_NMF_ENTRY_POINTS(T, S, I, IS)
+
+#if MFCYM_HAVE_AVX2
+#define MFCYM_NMF_AVX2_COPY(T, S, I, IS) MFCYM_NMF_COPY(T, S, I, IS, MFCYM_AVX2_ATTR, avx2)
+#else
+#define MFCYM_NMF_AVX2_COPY(T, S, I, IS)
+#endif
+
+MFCYM_NMF_ALL(float, f, int32_t, i32)
+MFCYM_NMF_ALL(float, f, int64_t, i64)
+MFCYM_NMF_ALL(double, d, int32_t, i32)
+MFCYM_NMF_ALL(double, d, int64_t, i64)
 
 #endif

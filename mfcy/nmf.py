@@ -65,7 +65,12 @@ class _NMFRunner(BlockedRunner):
                          global_mean=data.global_mean, train_users=data.users,
                          train_items=data.items, ratings=data.ratings,
                          state_fields=data.state_fields())
-        self.by_user, self.by_item = data.by_user, data.by_item()
+        self.by_user = data.by_user
+        if params.n_threads > 1 or params.biased:
+            self.by_item = data.by_item()
+        else:  # one thread reads only the item counts (see _models.nmf_epoch)
+            empty = data.users[:0], data.ratings[:0]
+            self.by_item = (data.item_ptr(), *empty)
 
     def sgd_epoch(self, epoch):
         p = self.params

@@ -419,11 +419,40 @@ def _nmf_kernel_epoch(pb, P, Q, bu, bi, reg_u, reg_i, biased, n_threads):
                              reg_i, biased, n_threads)
 
 
+def _can_run_nmf_copy(name):
+    before = _models.nmf_vector_isa()
+    try:
+        return _models._set_nmf_vector_isa(name) != "baseline" or name == "baseline"
+    finally:
+        _models._set_nmf_vector_isa("baseline" if before == "baseline" else "auto")
+
+
+@pytest.fixture(params=["baseline", "avx2"])
+def nmf_copy(request):
+    """Run the test on each compiled copy of NMF's passes this CPU can run."""
+    if not _can_run_nmf_copy(request.param):
+        pytest.skip(f"this CPU (or build) cannot run NMF's {request.param} copy")
+    before = _models.nmf_vector_isa()
+    _models._set_nmf_vector_isa(request.param)
+    yield request.param
+    _models._set_nmf_vector_isa("baseline" if before == "baseline" else "auto")
+
+
+def test_nmf_copy_names():
+    assert _models.nmf_vector_isa() in ("baseline", "avx2+fma")
+    with pytest.raises(ValueError, match="unknown NMF vector ISA"):
+        _models._set_nmf_vector_isa("avx9")
+
+
+@pytest.mark.usefixtures("nmf_copy")
+@pytest.mark.parametrize("k", [5, 15, 16, 33])
 @pytest.mark.parametrize("biased", [False, True])
-def test_nmf_matches_oracle_float64(biased):
+def test_nmf_matches_oracle_float64(biased, k):
+    # k = 15 and 33 are padded to 16 and 40 inside the kernel; 16 runs the
+    # constant-k loops, 40 the general ones.
     pb = Problem(seed=9)
     rng = np.random.default_rng(2)
-    P, Q = _init(rng, (pb.n_users, 5), np.float64, 0, 1), _init(rng, (pb.n_items, 5),
+    P, Q = _init(rng, (pb.n_users, k), np.float64, 0, 1), _init(rng, (pb.n_items, k),
                                                                np.float64, 0, 1)
     bu, bi = _init(rng, pb.n_users, np.float64), _init(rng, pb.n_items, np.float64)
     oP, oQ = P.copy(), Q.copy()
@@ -435,6 +464,7 @@ def test_nmf_matches_oracle_float64(biased):
         np.testing.assert_allclose(Q, oQ, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.usefixtures("nmf_copy")
 def test_nmf_float32_follows_the_oracle_and_threads_give_the_same_bits():
     pb = Problem(seed=10, n_users=200, n_items=150, density=0.2, dtype=np.float32)
     rng = np.random.default_rng(3)
@@ -457,6 +487,29 @@ def test_nmf_float32_follows_the_oracle_and_threads_give_the_same_bits():
     np.testing.assert_allclose(runs[0][2], oQ, rtol=2e-4, atol=1e-6)
 
 
+@pytest.mark.usefixtures("nmf_copy")
+def test_nmf_one_thread_reads_only_the_item_counts():
+    """One thread works without the item CSR's users and ratings, to the same bits."""
+    pb = Problem(seed=10, n_users=50, n_items=40, density=0.3)
+    rng = np.random.default_rng(3)
+    P0, Q0 = _init(rng, (pb.n_users, 15), np.float64, 0, 1), _init(rng, (pb.n_items, 15),
+                                                                   np.float64, 0, 1)
+    empty, runs = np.zeros(0), []
+    for item_users, item_ratings in ((pb.item_users, pb.item_ratings),
+                                     (pb.item_users[:0], pb.item_ratings[:0])):
+        P, Q = P0.copy(), Q0.copy()
+        sse = _models.nmf_epoch(P, Q, empty, empty, pb.user_ptr, pb.user_items,
+                                pb.user_ratings, pb.item_ptr, item_users, item_ratings, pb.mu,
+                                0.06, 0.06, False, 1)
+        runs.append((sse, P.tobytes(), Q.tobytes()))
+    assert runs[0] == runs[1]
+    with pytest.raises(ValueError, match="needs the item CSR"):
+        _models.nmf_epoch(P, Q, empty, empty, pb.user_ptr, pb.user_items, pb.user_ratings,
+                          pb.item_ptr, pb.item_users[:0], pb.item_ratings[:0], pb.mu, 0.06,
+                          0.06, False, 2)
+
+
+@pytest.mark.usefixtures("nmf_copy")
 def test_nmf_factors_never_negative():
     # Negative ratings and large negative biases make some numerators and
     # denominators negative: the factors must still stay >= 0 and finite.
@@ -475,6 +528,7 @@ def test_nmf_factors_never_negative():
             assert np.isfinite(P).all() and np.isfinite(Q).all()
 
 
+@pytest.mark.usefixtures("nmf_copy")
 def test_nmf_lowers_the_error():
     pb = Problem(seed=12, n_users=60, n_items=50, density=0.4, rank=3)
     rng = np.random.default_rng(5)
@@ -649,3 +703,13 @@ def test_debug_build_catches_an_item_index_out_of_range(kernel):
         else:
             _models.baseline_sgd_epoch(bu, bi, *pb.layout(pb.draws(1)[0]), pb.mu, 0.01, 0.02,
                                        1)
+
+
+def test_mfcy_isa_baseline_picks_nmf_baseline_copy():
+    import subprocess
+    import sys
+    code = "import mfcy._models as m; print(m.nmf_vector_isa())"
+    env = {**__import__("os").environ, "MFCY_ISA": "baseline"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True, cwd="/")
+    assert out.stdout.strip() == "baseline"
