@@ -136,14 +136,19 @@ class NMF(MatrixFactorization):
         (``0 <= init_low <= init_high``).
     dtype : {"float32", "float64"}, default="float32"
         Precision of the factors and of the kernel's arithmetic.
-    track_loss : bool, default=True
-        Compute the training MSE after every epoch.
+    track_loss : bool, default=False
+        Also compute the training MSE after every epoch (``history_["train_mse"]``,
+        ``"train_rmse"``), one more pass over the ratings. Not needed to follow
+        the fit: an epoch starts from the factors the previous one left, so its
+        ``history_["sgd_mse"]`` already is the training MSE after the previous
+        epoch (one epoch behind). Divergence is caught either way.
     n_threads : int or None, default=None
         Threads for the kernel; None uses every core. Any value gives the same bits.
     random_state : int, numpy.random.Generator or None, default=None
         Seed of the initial factors.
     verbose : bool, default=False
-        Print the loss after each epoch.
+        Print the loss after each epoch: the training RMSE with
+        ``track_loss=True``, else ``history_["sgd_mse"]``.
     early_stopping : bool, default=False
         Stop on the validation RMSE, as in :class:`MatrixFactorization`.
     n_iter_no_change : int, default=3
@@ -170,8 +175,11 @@ class NMF(MatrixFactorization):
     users_, items_ : ndarray
         Index → id.
     history_ : dict of lists
-        As ``MatrixFactorization.history_`` (``"sgd_mse"`` is the error
-        met during the multiplicative epoch).
+        As ``MatrixFactorization.history_``: ``"sgd_mse"`` and
+        ``"epoch_seconds"`` always, ``"train_mse"``, ``"train_rmse"`` and
+        ``"loss_seconds"`` with ``track_loss=True``, the ``"val_*"`` curves
+        with a validation set. ``"sgd_mse"`` is the training MSE of the factors
+        the multiplicative epoch started from.
     n_epochs_ : int
     n_duplicates_ : int
     best_epoch_ : int
@@ -195,7 +203,7 @@ class NMF(MatrixFactorization):
 
     def __init__(self, n_factors=15, n_epochs=50, user_regularization=0.08,
                  item_regularization=0.08, biased=False, init_low=0.0, init_high=1.0,
-                 dtype="float32", track_loss=True, n_threads=None, random_state=None,
+                 dtype="float32", track_loss=False, n_threads=None, random_state=None,
                  verbose=False, early_stopping=False, n_iter_no_change=3, tol=1e-4,
                  warm_start=False, rating_scale=None):
         self.n_factors = n_factors
