@@ -44,6 +44,11 @@ PARAMETERS = {
 class _SVDppRunner(BlockedRunner):
     """One SVD++ epoch per call: the users in a fresh seeded order, each user's ratings together."""
 
+    #: A state sums every user's implicit factors (its scoring user vectors), a
+    #: pass over all the ratings: the loop builds one after an epoch only for a
+    #: callback (validation builds its own), and once when training ends.
+    cheap_state = False
+
     def __init__(self, params, rng, P, Q, Y, user_bias, item_bias, data):
         super().__init__(None, rng, P, Q, user_bias, item_bias, params,
                          global_mean=data.global_mean, train_users=data.users,

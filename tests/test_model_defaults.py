@@ -1,21 +1,26 @@
 """The defaults of SVDpp and NMF that differ from MatrixFactorization's: NMF's 50 epochs
 (Surprise's) and no training-loss pass (``track_loss=False``) for either, with what a
 default fit's ``history_`` then holds, what the loss pass would add, and the command
-line, which keeps reporting the training RMSE."""
+line, which keeps reporting the training RMSE; and SVD++'s epoch loop, which builds
+its (costly) fitted state after an epoch only for a callback."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import mfcy.svdpp
 from mfcy import NMF, BaselineOnly, MatrixFactorization, SVDpp
 from mfcy.cli import main
 
 
 def _distinct_ratings(seed=0, n_users=40, n_items=30, density=0.5):
-    """(pairs, ratings) on distinct (user, item) pairs, so no rating is averaged away."""
+    """(pairs, ratings) on distinct (user, item) pairs, so no rating is averaged away,
+    in a random order (any first rows make a training set of most users)."""
     rng = np.random.default_rng(seed)
     users, items = np.nonzero(rng.random((n_users, n_items)) < density)
-    return np.column_stack([users, items]), rng.integers(1, 6, len(users)).astype(float)
+    order = rng.permutation(len(users))
+    return (np.column_stack([users, items])[order],
+            rng.integers(1, 6, len(users)).astype(float))
 
 
 def test_defaults_are_pinned():
@@ -113,3 +118,56 @@ def test_command_line_still_reports_the_training_rmse(algorithm, tmp_path, capsy
     out = capsys.readouterr().out
     assert "epoch 1/2  train RMSE" in out and "epoch 2/2  train RMSE" in out
     assert "\ntrain RMSE " in out  # the summary line after the fit
+
+
+def _count_state_builds(monkeypatch):
+    calls = []
+    build = mfcy.svdpp._SVDppRunner.state
+
+    def counted(self, history, n_epochs, best_epoch):
+        calls.append(n_epochs)
+        return build(self, history, n_epochs, best_epoch)
+
+    monkeypatch.setattr(mfcy.svdpp._SVDppRunner, "state", counted)
+    return calls
+
+
+def test_svdpp_builds_its_state_before_and_after_training_only(monkeypatch):
+    X, y = _distinct_ratings()
+    calls = _count_state_builds(monkeypatch)
+    model = SVDpp(n_factors=4, n_epochs=5, random_state=0, dtype="float64").fit(X, y)
+    assert calls == [0, 5]
+    assert model.n_epochs_ == 5
+    # A validation set and the loss pass score their own states (not installed).
+    calls.clear()
+    SVDpp(n_factors=4, n_epochs=3, random_state=0, track_loss=True).fit(
+        X[:400], y[:400], validation=(X[400:], y[400:]))
+    assert calls == [0, 0, 1, 0, 2, 0, 3, 3]
+
+
+def test_svdpp_callback_sees_the_model_of_each_epoch(monkeypatch):
+    X, y = _distinct_ratings()
+    calls = _count_state_builds(monkeypatch)
+    seen = []
+
+    def callback(model, epoch, history):
+        seen.append((model.n_epochs_, model.predict(X, clip=False)))
+
+    SVDpp(n_factors=4, n_epochs=4, random_state=0, dtype="float64").fit(X, y,
+                                                                          callback=callback)
+    assert calls == [0, 1, 2, 3, 4, 4]
+    assert [n for n, _ in seen] == [1, 2, 3, 4]
+    for n, predicted in seen:
+        # The first n epochs of a seeded fit are a fit of n epochs.
+        shorter = SVDpp(n_factors=4, n_epochs=n, random_state=0, dtype="float64").fit(X, y)
+        np.testing.assert_array_equal(predicted, shorter.predict(X, clip=False))
+
+
+def test_svdpp_early_stopping_installs_the_best_epoch():
+    X, y = _distinct_ratings(seed=2, n_users=60, n_items=40)
+    params = dict(n_factors=4, random_state=0, dtype="float64", learning_rate=0.05)
+    model = SVDpp(n_epochs=40, early_stopping=True, n_iter_no_change=2, **params).fit(
+        X[:700], y[:700], validation=(X[700:], y[700:]))
+    assert model.n_epochs_ > model.best_epoch_  # stopped after epochs without improvement
+    best = SVDpp(n_epochs=model.best_epoch_, **params).fit(X[:700], y[:700])
+    np.testing.assert_array_equal(model.predict(X, clip=False), best.predict(X, clip=False))
