@@ -30,8 +30,7 @@ mfcy's rows: ``SVD`` is ``MatrixFactorization`` with Surprise's SVD defaults
 (k = 100, 20 epochs, lr 0.005, reg 0.02, init N(0, 0.1)). The other algorithms
 run ``mfcy.SVDpp``, ``mfcy.NMF`` and ``mfcy.BaselineOnly`` at their own
 defaults (Surprise's, except SVD++'s implicit_regularization 0.005 and NMF's
-100 epochs at regularization 0.08, which measured better: see their
-docstrings) once the installed mfcy has them; until then their rows say so. Add or change one in ``MFCY_MODELS``.
+regularization 0.08, which measured better: see their docstrings) once the installed mfcy has them; until then their rows say so. Add or change one in ``MFCY_MODELS``.
 """
 
 import argparse

@@ -45,9 +45,11 @@ def resolve_algorithm(args):
 
 def model_from_options(args, cls, epochs, early_stopping):
     """The estimator the fit options describe."""
+    # track_loss: the command reports (and --plot draws) the training RMSE of
+    # every epoch for every algorithm, SVDpp and NMF too, whose default is off.
     options = dict(n_epochs=epochs, dtype=args.dtype, n_threads=args.threads,
                    random_state=args.seed, early_stopping=early_stopping,
-                   n_iter_no_change=args.patience)
+                   n_iter_no_change=args.patience, track_loss=True)
     if args.no_bias:  # checked to apply; else the model's default (NMF: unbiased)
         options["biased"] = False
     for option, targets in _OPTION_PARAMETERS.items():

@@ -23,9 +23,11 @@ a *runner*, an object with
     learning rate to lower (NMF).
 ``cheap_state``
     Whether ``state`` costs next to nothing (the local runner's arrays are
-    the state). If not (the cluster's factors have to be gathered), the loop
-    installs the state after an epoch only when a callback may look at the
-    model, and once when training ends.
+    the state). If not (the cluster's factors have to be gathered; SVD++'s
+    state sums every user's implicit factors), the loop installs the state
+    after an epoch only when a callback may look at the model, and once when
+    training ends; until then the model holds the state installed before the
+    first epoch.
 
 :class:`BlockedRunner` is the local runner (the compiled kernel over the
 block layout of :mod:`mfcy._blocking`); :mod:`mfcy.dask` has the cluster's.

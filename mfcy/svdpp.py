@@ -44,6 +44,11 @@ PARAMETERS = {
 class _SVDppRunner(BlockedRunner):
     """One SVD++ epoch per call: the users in a fresh seeded order, each user's ratings together."""
 
+    #: A state sums every user's implicit factors (its scoring user vectors), a
+    #: pass over all the ratings: the loop builds one after an epoch only for a
+    #: callback (validation builds its own), and once when training ends.
+    cheap_state = False
+
     def __init__(self, params, rng, P, Q, Y, user_bias, item_bias, data):
         super().__init__(None, rng, P, Q, user_bias, item_bias, params,
                          global_mean=data.global_mean, train_users=data.users,
@@ -135,15 +140,20 @@ class SVDpp(MatrixFactorization):
         Ratings a lane takes per round (``n_lanes > 1``), in whole users.
     dtype : {"float32", "float64"}, default="float32"
         Precision of the factors and of the kernel's arithmetic.
-    track_loss : bool, default=True
-        Compute the training MSE after every epoch.
+    track_loss : bool, default=False
+        Also compute the training MSE after every epoch (``history_["train_mse"]``,
+        ``"train_rmse"``): one more pass over the ratings, which first sums
+        every user's implicit factors. ``history_["sgd_mse"]``, the error met
+        during the epoch before each update, is recorded either way, and
+        divergence is caught either way.
     n_threads : int or None, default=None
         Threads running the lanes; None uses every core. Any value gives the
         same bits.
     random_state : int, numpy.random.Generator or None, default=None
         Seed of the initial factors and of the user order of every epoch.
     verbose : bool, default=False
-        Print the loss after each epoch.
+        Print the loss after each epoch: the training RMSE with
+        ``track_loss=True``, else ``history_["sgd_mse"]``.
     early_stopping : bool, default=False
         Stop on the validation RMSE, as in :class:`MatrixFactorization`.
     n_iter_no_change : int, default=3
@@ -171,7 +181,10 @@ class SVDpp(MatrixFactorization):
     users_, items_ : ndarray
         Index → id.
     history_ : dict of lists
-        As ``MatrixFactorization.history_``.
+        As ``MatrixFactorization.history_``: ``"sgd_mse"`` and
+        ``"epoch_seconds"`` always, ``"train_mse"``, ``"train_rmse"`` and
+        ``"loss_seconds"`` with ``track_loss=True``, the ``"val_*"`` curves
+        with a validation set.
     n_epochs_ : int
     n_duplicates_ : int
     best_epoch_ : int
@@ -196,7 +209,7 @@ class SVDpp(MatrixFactorization):
     def __init__(self, n_factors=20, n_epochs=20, learning_rate=0.007, regularization=0.02,
                  bias_regularization=None, implicit_learning_rate=None,
                  implicit_regularization=0.005, biased=True, init_std=0.1, n_lanes=2,
-                 lane_ratings=262144, dtype="float32", track_loss=True, n_threads=None,
+                 lane_ratings=262144, dtype="float32", track_loss=False, n_threads=None,
                  random_state=None, verbose=False, early_stopping=False, n_iter_no_change=3,
                  tol=1e-4, warm_start=False, rating_scale=None):
         self.n_factors = n_factors
