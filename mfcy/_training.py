@@ -51,7 +51,7 @@ from ._limits import warn_if_loss_grew
 from ._input import encode_query_ids, validation_rows
 from .exceptions import DivergenceError
 
-__all__ = ["BlockedRunner", "Monitor", "ValidationSet", "run_epochs", "interrupt_after_epoch",
+__all__ = ["BlockedRunner", "Monitor", "ValidationSet", "fit_monitor", "run_epochs", "interrupt_after_epoch",
            "diverged"]
 
 
@@ -302,6 +302,19 @@ class ValidationSet:
                 sse += float(err @ err)
                 sae += float(np.abs(err).sum())
         return sse / self.n, sae / self.n
+
+
+def fit_monitor(params, validation, training, index_dtype, columns, callback):
+    """The :class:`Monitor` of a fit, its held-out ratings (if any) encoded with
+    ``training``'s id maps (``user_ids``, ``item_ids``) into ``index_dtype`` indices.
+
+    Made before any fitted state is replaced: a bad validation set leaves a
+    fitted model as it was.
+    """
+    held_out = (None if validation is None else
+                ValidationSet(validation, training.user_ids, training.item_ids, index_dtype,
+                              params.dtype, columns))
+    return Monitor(params, held_out, callback)
 
 
 class Monitor:

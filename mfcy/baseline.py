@@ -16,12 +16,11 @@ from ._blocking import EpochPlan
 from ._fold_in import fold_in_users
 from ._grouped import GroupedRatings, copy_known_rows
 from ._limits import check_block_grid
-from ._params import (Anything, RatingScale, Boolean, Choice, Dtype, Integer, Params, Real,
-                      available_cores)
+from ._params import Boolean, Choice, Dtype, Integer, Params, Real
 from ._state import current, install, register_model
-from ._training import BlockedRunner, Monitor, ValidationSet, run_epochs
+from ._training import BlockedRunner, fit_monitor, run_epochs
 from ._input import encode_query_ids, rating_rows
-from .model import MIN_WORK_PER_THREAD, MatrixFactorization
+from .model import FIT_CONTROL_PARAMETERS, MIN_WORK_PER_THREAD, MatrixFactorization
 
 __all__ = ["BaselineOnly"]
 
@@ -36,14 +35,7 @@ PARAMETERS = {
     "dtype": Dtype(("float32", "float64")),
     "track_loss": Boolean(),
     "n_blocks": Integer(1),
-    "n_threads": Integer(1, none=available_cores),
-    "random_state": Anything(),
-    "verbose": Boolean(),
-    "early_stopping": Boolean(),
-    "n_iter_no_change": Integer(1),
-    "tol": Real(),
-    "warm_start": Boolean(),
-    "rating_scale": RatingScale(),
+    **FIT_CONTROL_PARAMETERS,
 }
 
 
@@ -208,9 +200,7 @@ class BaselineOnly(MatrixFactorization):
         -------
         self
         """
-        params = self._validated_params()
-        if callback is not None and not callable(callback):
-            raise ValueError(f"callback must be callable, got {callback!r}")
+        params = self._fit_params(callback)
         dtype = params["dtype"]
         data = GroupedRatings(X, y, columns, dtype)
         if params.method == "sgd":
@@ -224,10 +214,7 @@ class BaselineOnly(MatrixFactorization):
         # The runner's shared parts read ``biased`` (a baseline always is).
         params = Params({**params.as_dict(), "biased": True, "n_threads": max(
             1, min(params.n_threads, len(data) // MIN_WORK_PER_THREAD))})
-        held_out = (None if validation is None else
-                    ValidationSet(validation, data.user_ids, data.item_ids,
-                                  data.users.dtype, dtype, columns))
-        monitor = Monitor(params, held_out, callback)
+        monitor = fit_monitor(params, validation, data, data.users.dtype, columns, callback)
         rng = np.random.default_rng(params.random_state)
         plan = (EpochPlan(data.users, data.items, data.ratings, data.n_users, data.n_items,
                           params.n_blocks, True, rng)

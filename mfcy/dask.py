@@ -55,7 +55,7 @@ from ._cluster_tasks import (
     _snapshot)
 from ._params import Integer
 from ._state import FittedState, uninstall
-from ._training import Monitor, ValidationSet, run_epochs
+from ._training import fit_monitor, run_epochs
 from ._input import DEFAULT_COLUMNS, _index_dtype
 from .model import MatrixFactorization
 
@@ -248,15 +248,13 @@ def fit(client, ratings, model, *, columns=None, user_factors=None, item_factors
         When workers holding state were lost more than ``max_restarts`` times.
     """
     _check_cluster_model(model)
-    params = model._validated_params()
+    params = model._fit_params(callback)
     if params.warm_start:
         raise ValueError("mfcy.dask.fit does not support warm_start=True; fit locally or "
                          "leave it at its default")
     if checkpoint_every is not None:
         checkpoint_every = Integer(1).check("checkpoint_every", checkpoint_every, {})
     max_restarts = Integer(0).check("max_restarts", max_restarts, {})
-    if callback is not None and not callable(callback):
-        raise ValueError(f"callback must be callable, got {callback!r}")
     n_blocks = params.n_blocks if params.shuffle else 1
     if isinstance(ratings, BlockedRatings):
         if columns is not None:
@@ -276,10 +274,7 @@ def fit(client, ratings, model, *, columns=None, user_factors=None, item_factors
     P = model._initial_factors(user_factors, (blocked.n_users, k), "user_factors", rng, params)
     Q = model._initial_factors(item_factors, (blocked.n_items, k), "item_factors", rng, params)
     index_dtype = _index_dtype(blocked.n_users, blocked.n_items)
-    held_out = (None if validation is None else
-                ValidationSet(validation, blocked.user_ids, blocked.item_ids, index_dtype,
-                              params.dtype, columns))
-    monitor = Monitor(params, held_out, callback)
+    monitor = fit_monitor(params, validation, blocked, index_dtype, columns, callback)
     runner = _ClusterRunner(client, blocked, params, P, Q, rng, checkpoint_every,
                             max_restarts)
     try:

@@ -22,7 +22,7 @@ from ._factor_model import FactorModelMixin
 from ._sklearn_compat import Estimator
 from ._state import current, install, register_model
 from ._schedules import DEFAULT_INIT_STDS, DEFAULT_LEARNING_RATES, initial_accumulators
-from ._training import BlockedRunner, Monitor, ValidationSet, run_epochs
+from ._training import BlockedRunner, fit_monitor, run_epochs
 from .exceptions import DivergenceError
 from ._input import Encoded, _canonical, rating_rows, to_encoded
 
@@ -36,6 +36,19 @@ MIN_WORK_PER_THREAD = 2_000_000
 
 #: ``reconstruct()`` refuses larger matrices unless asked explicitly.
 MAX_RECONSTRUCT_CELLS = 10**8
+
+#: The parameters every estimator ends its own with: threads, seed, output,
+#: early stopping, warm start and the rating scale.
+FIT_CONTROL_PARAMETERS = {
+    "n_threads": Integer(1, none=available_cores),
+    "random_state": Anything(),
+    "verbose": Boolean(),
+    "early_stopping": Boolean(),
+    "n_iter_no_change": Integer(1),
+    "tol": Real(),
+    "warm_start": Boolean(),
+    "rating_scale": RatingScale(),
+}
 
 #: The constructor parameters of :class:`MatrixFactorization` and what each may be.
 #: (Checked in this order: the schedule comes before the rate that depends on it.)
@@ -55,14 +68,7 @@ PARAMETERS = {
     "dtype": Dtype(("float32", "float64")),
     "track_loss": Boolean(),
     "n_blocks": Integer(1),
-    "n_threads": Integer(1, none=available_cores),
-    "random_state": Anything(),
-    "verbose": Boolean(),
-    "early_stopping": Boolean(),
-    "n_iter_no_change": Integer(1),
-    "tol": Real(),
-    "warm_start": Boolean(),
-    "rating_scale": RatingScale(),
+    **FIT_CONTROL_PARAMETERS,
 }
 
 
@@ -288,6 +294,13 @@ class MatrixFactorization(FactorModelMixin, Estimator):
 
     # -- fitting -------------------------------------------------------------------
 
+    def _fit_params(self, callback):
+        """The checked hyperparameters, and ``callback`` checked, before any data is read."""
+        params = self._validated_params()
+        if callback is not None and not callable(callback):
+            raise ValueError(f"callback must be callable, got {callback!r}")
+        return params
+
     def _initial_factors(self, given, shape, name, rng, params):
         return initial_factors(given, shape, name, rng, params)
 
@@ -356,9 +369,7 @@ class MatrixFactorization(FactorModelMixin, Estimator):
         rate, which is a ``DivergenceError`` whose message gives the ratings'
         magnitude; center and rescale such ratings.
         """
-        params = self._validated_params()
-        if callback is not None and not callable(callback):
-            raise ValueError(f"callback must be callable, got {callback!r}")
+        params = self._fit_params(callback)
         started = time.perf_counter()
         data = to_encoded(X, y, columns=columns)
         # Wall time of each phase (fit_phases_): the encoding of the ids, the
@@ -429,11 +440,8 @@ class MatrixFactorization(FactorModelMixin, Estimator):
                                                      len(ratings) * k // MIN_WORK_PER_THREAD)))
         # Checked before any fitted state is replaced: a bad validation set
         # leaves a fitted model as it was.
-        held_out = (None if validation is None else
-                    ValidationSet(validation, training.user_ids, training.item_ids,
-                                  training.users.dtype,
-                                  dtype, columns))
-        monitor = Monitor(params, held_out, callback)
+        monitor = fit_monitor(params, validation, training, training.users.dtype, columns,
+                              callback)
         if plan is None:
             plan = EpochPlan(triples.users, triples.items, ratings, n_users, n_items,
                              params.n_blocks, params.shuffle, rng)

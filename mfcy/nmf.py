@@ -8,10 +8,10 @@ import numpy as np
 from ._extensions import _models
 from ._grouped import GroupedRatings, copy_known_rows
 from ._memory import empty_aligned
-from ._params import Anything, Boolean, Dtype, Integer, RatingScale, Real, available_cores
+from ._params import Boolean, Dtype, Integer, Real
 from ._state import register_model
-from ._training import BlockedRunner, Monitor, ValidationSet, run_epochs
-from .model import MIN_WORK_PER_THREAD, MatrixFactorization
+from ._training import BlockedRunner, fit_monitor, run_epochs
+from .model import FIT_CONTROL_PARAMETERS, MIN_WORK_PER_THREAD, MatrixFactorization
 
 __all__ = ["NMF"]
 
@@ -29,14 +29,7 @@ PARAMETERS = {
     "init_high": Real(),
     "dtype": Dtype(("float32", "float64")),
     "track_loss": Boolean(),
-    "n_threads": Integer(1, none=available_cores),
-    "random_state": Anything(),
-    "verbose": Boolean(),
-    "early_stopping": Boolean(),
-    "n_iter_no_change": Integer(1),
-    "tol": Real(),
-    "warm_start": Boolean(),
-    "rating_scale": RatingScale(),
+    **FIT_CONTROL_PARAMETERS,
 }
 
 
@@ -252,15 +245,13 @@ class NMF(MatrixFactorization):
         -------
         self
         """
-        params = self._validated_params()
+        params = self._fit_params(callback)
         if params.init_low > params.init_high:
             raise ValueError(f"init_low must be <= init_high, got {params.init_low} > "
                              f"{params.init_high}")
         if params.init_high == 0:
             raise ValueError("init_high must be > 0: the multiplicative updates never move a "
                              "factor that is 0, so factors that all start at 0 stay 0")
-        if callback is not None and not callable(callback):
-            raise ValueError(f"callback must be callable, got {callback!r}")
         dtype = params["dtype"]
         data = GroupedRatings(X, y, columns, dtype)
         check_non_negative(data)
@@ -286,10 +277,7 @@ class NMF(MatrixFactorization):
                                                      len(data) * k // MIN_WORK_PER_THREAD)))
         # The shared loop names the step size in its divergence message; NMF has none.
         params = type(params)({**params.as_dict(), "learning_rate": None})
-        held_out = (None if validation is None else
-                    ValidationSet(validation, data.user_ids, data.item_ids,
-                                  data.users.dtype, dtype, columns))
-        monitor = Monitor(params, held_out, callback)
+        monitor = fit_monitor(params, validation, data, data.users.dtype, columns, callback)
         runner = _NMFRunner(params, rng, P, Q, user_bias, item_bias, data)
         if params.biased and not warm:
             runner.fit_biases()

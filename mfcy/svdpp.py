@@ -8,10 +8,10 @@ import numpy as np
 
 from ._extensions import _models
 from ._grouped import GroupedRatings, copy_known_rows
-from ._params import Anything, Boolean, Dtype, Integer, RatingScale, Real, available_cores
+from ._params import Boolean, Dtype, Integer, Real
 from ._state import FittedState, register_model
-from ._training import BlockedRunner, Monitor, ValidationSet, run_epochs
-from .model import MIN_WORK_PER_THREAD, MatrixFactorization
+from ._training import BlockedRunner, fit_monitor, run_epochs
+from .model import FIT_CONTROL_PARAMETERS, MIN_WORK_PER_THREAD, MatrixFactorization
 
 __all__ = ["SVDpp"]
 
@@ -30,14 +30,7 @@ PARAMETERS = {
     "lane_ratings": Integer(1),
     "dtype": Dtype(("float32", "float64")),
     "track_loss": Boolean(),
-    "n_threads": Integer(1, none=available_cores),
-    "random_state": Anything(),
-    "verbose": Boolean(),
-    "early_stopping": Boolean(),
-    "n_iter_no_change": Integer(1),
-    "tol": Real(),
-    "warm_start": Boolean(),
-    "rating_scale": RatingScale(),
+    **FIT_CONTROL_PARAMETERS,
 }
 
 
@@ -255,9 +248,7 @@ class SVDpp(MatrixFactorization):
         -------
         self
         """
-        params = self._validated_params()
-        if callback is not None and not callable(callback):
-            raise ValueError(f"callback must be callable, got {callback!r}")
+        params = self._fit_params(callback)
         dtype = params["dtype"]
         data = GroupedRatings(X, y, columns, dtype)
         rng = np.random.default_rng(params.random_state)
@@ -286,10 +277,7 @@ class SVDpp(MatrixFactorization):
         n_threads = 1 if params.n_lanes == 1 else max(
             1, min(params.n_threads, params.n_lanes, len(data) * k // MIN_WORK_PER_THREAD))
         params = params.replace(n_threads=n_threads)
-        held_out = (None if validation is None else
-                    ValidationSet(validation, data.user_ids, data.item_ids,
-                                  data.users.dtype, dtype, columns))
-        monitor = Monitor(params, held_out, callback)
+        monitor = fit_monitor(params, validation, data, data.users.dtype, columns, callback)
         runner = _SVDppRunner(params, rng, P, Q, Y, user_bias, item_bias, data)
         run_epochs(self, runner, params, monitor)
         return self
