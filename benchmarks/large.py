@@ -134,7 +134,7 @@ def write_libmf_input(parquet, npy):
     """The ratings as an (n, 3) float32 array of dense 0-based indices (not timed)."""
     import numpy as np
 
-    from mfcy.data import to_encoded
+    from mfcy._input import to_encoded
     from mfcy.datasets import load_ratings
 
     encoded = to_encoded(load_ratings(parquet))
