@@ -2,7 +2,8 @@
 # The kernel's C code on its own (mfcy/_sgd_kernel.h and its templates), no Python build:
 #
 # 1. -Wall -Wextra -Werror under gcc and clang, for x86-64 and aarch64, with the
-#    vector loops and with the portable ones (MFCY_PORTABLE=1).
+#    vector loops and with the portable ones (MFCY_PORTABLE=1); and the header of
+#    the other kernels (mfcy/_models_kernel.h, NMF's passes) on its own.
 # 2. The C test driver tests/c/kernel_driver.c built natively with gcc, clang and
 #    gcc -DMFCY_PORTABLE=1, checked against the Python oracle (tests/c/check_driver.py;
 #    all three copies of the loops on x86-64: SSE2, AVX2+FMA and AVX-512F, the last
@@ -28,6 +29,9 @@ for cc in gcc clang aarch64-linux-gnu-gcc "clang --target=aarch64-linux-gnu"; do
         $cc "${FLAGS[@]}" -DMFCY_PORTABLE=$portable -c tests/c/kernel_driver.c -o "$OUT/w.o"
         echo "   $cc MFCY_PORTABLE=$portable: clean"
     done
+    # shellcheck disable=SC2086
+    $cc "${FLAGS[@]}" -c tests/c/models_header.c -o "$OUT/m.o"
+    echo "   $cc, mfcy/_models_kernel.h: clean"
 done
 
 echo "-- native drivers against the oracle"
