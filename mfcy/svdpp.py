@@ -127,8 +127,9 @@ class SVDpp(MatrixFactorization):
         run, so ``n_lanes`` bounds the threads used. The result depends on
         ``n_lanes`` and ``lane_ratings``, never on ``n_threads``. 1: the plain
         rule, applied in place, on one thread. More than 2 slows learning (each
-        item's steps are averaged over more lanes): ML-1M-star test RMSE 0.8555
-        with 4 lanes against 0.847 with 1 or 2 (``benchmarks/README.md``).
+        item's steps are averaged over more lanes): ML-1M-star test RMSE 0.8557
+        with 4 lanes against 0.8459 with 1 and 0.8471 with 2
+        (``benchmarks/README.md``).
     lane_ratings : int, default=262144
         Ratings a lane takes per round (``n_lanes > 1``), in whole users.
     dtype : {"float32", "float64"}, default="float32"
