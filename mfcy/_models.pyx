@@ -89,8 +89,6 @@ ctypedef fused index_t:
     int64_t
 
 cdef extern from "_models_kernel.h" nogil:
-    float mfcym_dot_f(const float *a, const float *b, Py_ssize_t k)
-    double mfcym_dot_d(const double *a, const double *b, Py_ssize_t k)
     float mfcym_svdpp_step_f(float *p, float *q, const float *s, float *g, float *bu,
                              float *bi, float r, float mu, float lr, float reg,
                              float reg_bias, int biased, Py_ssize_t k)
@@ -151,13 +149,6 @@ cdef extern from "_models_kernel.h" nogil:
 # ---------------------------------------------------------------------------
 # Type dispatch of the C row functions
 # ---------------------------------------------------------------------------
-
-cdef inline real_t _dot(const real_t *a, const real_t *b, Py_ssize_t k) noexcept nogil:
-    if real_t is float:
-        return mfcym_dot_f(a, b, k)
-    else:
-        return mfcym_dot_d(a, b, k)
-
 
 cdef inline void _add(real_t *s, const real_t *y, Py_ssize_t k) noexcept nogil:
     if real_t is float:
