@@ -318,9 +318,14 @@ cdef double _svdpp_user(real_t *P, real_t *Q, real_t *Y, real_t *user_bias,
 
 
 cdef struct Lanes:
-    # Lane b's own copies of the item rows are Q/Y/item_bias + b * n_items (* k);
-    # touched[b * n_items + i] says whether lane b used item i this round, and
-    # used[b * n_items + t] is the t-th item it used (n_used[b] of them).
+    # Lane b's own copies of the item rows are LQ/LY + b * row_stride and
+    # Lb + b * bias_stride; its (s, g) work rows are work + b * work_stride.
+    # touched[b * flag_stride + i] says whether lane b used item i this round,
+    # and used[b * used_stride + t] is the t-th item it used (n_used[b] of them).
+    # Every stride is whole 64-byte lines plus one spare line, from 64-byte
+    # aligned bases, so two lanes' rows never share a cache line: a lane
+    # writes its s and g at every rating, and a line shared with another
+    # thread's lane would bounce between their cores on each write.
     char *touched
     int64_t *used
     Py_ssize_t *n_used
@@ -328,12 +333,22 @@ cdef struct Lanes:
     Py_ssize_t *pos
     Py_ssize_t *end
     double *sse
+    Py_ssize_t row_stride
+    Py_ssize_t bias_stride
+    Py_ssize_t work_stride
+    Py_ssize_t flag_stride
+    Py_ssize_t used_stride
 
 
-cdef inline Py_ssize_t _work_stride(Py_ssize_t k) noexcept nogil:
-    """Reals between two lanes' (s, g) work rows: 2k rounded up to whole 64-byte lines
-    (for doubles; more than enough for floats), so two threads never write one line."""
-    return (2 * k + 7) // 8 * 8 + 8
+cdef inline Py_ssize_t _lane_stride(Py_ssize_t n, Py_ssize_t size) noexcept nogil:
+    """Elements of ``size`` bytes between two lanes' arrays of ``n``: whole 64-byte
+    lines, plus one spare line."""
+    cdef Py_ssize_t per_line = 64 // size
+    return (n + per_line - 1) // per_line * per_line + per_line
+
+
+cdef inline void *_align64(void *p) noexcept nogil:
+    return <void *>((<size_t>p + 63) & ~(<size_t>63))
 
 
 cdef void _svdpp_lane_round(Lanes *lanes, Py_ssize_t b, real_t *P, real_t *LQ, real_t *LY,
@@ -352,10 +367,10 @@ cdef void _svdpp_lane_round(Lanes *lanes, Py_ssize_t b, real_t *P, real_t *LQ, r
     cdef Py_ssize_t done = 0, u, t, i
     # Locals, written back once: lanes' counters share cache lines.
     cdef Py_ssize_t pos = lanes.pos[b], end = lanes.end[b], n_used = lanes.n_used[b]
-    cdef char *touched = lanes.touched + b * n_items
-    cdef int64_t *used = lanes.used + b * n_items
-    cdef real_t *bi0 = Lb + b * n_items if biased else NULL
-    cdef real_t *s = work + b * _work_stride(k)
+    cdef char *touched = lanes.touched + b * lanes.flag_stride
+    cdef int64_t *used = lanes.used + b * lanes.used_stride
+    cdef real_t *bi0 = Lb + b * lanes.bias_stride if biased else NULL
+    cdef real_t *s = work + b * lanes.work_stride
     cdef double sse = 0.0
     while pos < end and done < lane_ratings:
         u = user_order[pos]
@@ -366,7 +381,7 @@ cdef void _svdpp_lane_round(Lanes *lanes, Py_ssize_t b, real_t *P, real_t *LQ, r
                 touched[i] = 1
                 used[n_used] = i
                 n_used += 1
-        sse += _svdpp_user(P, LQ + b * n_items * k, LY + b * n_items * k, user_bias, bi0,
+        sse += _svdpp_user(P, LQ + b * lanes.row_stride, LY + b * lanes.row_stride, user_bias, bi0,
                            user_ptr, user_items, user_ratings, u, s, s + k, k, mu, lr, reg,
                            reg_bias, lr_y, reg_y, biased)
         done += user_ptr[u + 1] - user_ptr[u]
@@ -376,21 +391,20 @@ cdef void _svdpp_lane_round(Lanes *lanes, Py_ssize_t b, real_t *P, real_t *LQ, r
 
 
 cdef inline void _average_row(real_t *shared, real_t *lane_rows, const char *touched,
-                              Py_ssize_t n_lanes, Py_ssize_t n_items, real_t count,
-                              Py_ssize_t k) noexcept nogil:
+                              Py_ssize_t n_lanes, Py_ssize_t stride, Py_ssize_t flag_stride,
+                              real_t count, Py_ssize_t k) noexcept nogil:
     """One item row: shared += (sum, in lane order, of (lane's row - shared) over the
     lanes that touched it) / count; then every lane's copy := shared.
 
-    ``lane_rows`` is lane 0's copy of the row (lane b's is ``n_items * k`` further)
-    and ``touched`` lane 0's flag for the item (lane b's is ``n_items`` further).
+    ``lane_rows`` is lane 0's copy of the row (lane b's is ``b * stride`` further)
+    and ``touched`` lane 0's flag for the item (lane b's is ``b * flag_stride`` further).
     """
     cdef Py_ssize_t b, f
-    cdef Py_ssize_t stride = n_items * k
     cdef real_t delta
     for f in range(k):
         delta = 0
         for b in range(n_lanes):
-            if touched[b * n_items]:
+            if touched[b * flag_stride]:
                 delta = delta + (lane_rows[b * stride + f] - shared[f])
         shared[f] = shared[f] + delta / count
     for b in range(n_lanes):
@@ -410,29 +424,35 @@ cdef void _merge_lanes(Lanes *lanes, Py_ssize_t n_lanes, real_t *Q, real_t *Y,
     cdef Py_ssize_t b, t, l
     cdef int64_t i
     cdef real_t c, delta
+    cdef int64_t *used
     for b in range(n_lanes):
+        used = lanes.used + b * lanes.used_stride
         for t in range(lanes.n_used[b]):
-            lanes.count[lanes.used[b * n_items + t]] += 1
+            lanes.count[used[t]] += 1
     for b in range(n_lanes):
+        used = lanes.used + b * lanes.used_stride
         for t in range(lanes.n_used[b]):
-            i = lanes.used[b * n_items + t]
+            i = used[t]
             if lanes.count[i] == 0:
                 continue  # merged already, from an earlier lane's list
             c = <real_t>lanes.count[i]
-            _average_row(Q + i * k, LQ + i * k, lanes.touched + i, n_lanes, n_items, c, k)
-            _average_row(Y + i * k, LY + i * k, lanes.touched + i, n_lanes, n_items, c, k)
+            _average_row(Q + i * k, LQ + i * k, lanes.touched + i, n_lanes, lanes.row_stride,
+                         lanes.flag_stride, c, k)
+            _average_row(Y + i * k, LY + i * k, lanes.touched + i, n_lanes, lanes.row_stride,
+                         lanes.flag_stride, c, k)
             if biased:
                 delta = 0
                 for l in range(n_lanes):
-                    if lanes.touched[l * n_items + i]:
-                        delta = delta + (Lb[l * n_items + i] - item_bias[i])
+                    if lanes.touched[l * lanes.flag_stride + i]:
+                        delta = delta + (Lb[l * lanes.bias_stride + i] - item_bias[i])
                 item_bias[i] = item_bias[i] + delta / c
                 for l in range(n_lanes):
-                    Lb[l * n_items + i] = item_bias[i]
+                    Lb[l * lanes.bias_stride + i] = item_bias[i]
             lanes.count[i] = 0
     for b in range(n_lanes):
+        used = lanes.used + b * lanes.used_stride
         for t in range(lanes.n_used[b]):
-            lanes.touched[b * n_items + lanes.used[b * n_items + t]] = 0
+            lanes.touched[b * lanes.flag_stride + used[t]] = 0
         lanes.n_used[b] = 0
 
 
@@ -451,31 +471,39 @@ cdef double _svdpp_epoch_lanes(real_t[:, ::1] P, real_t[:, ::1] Q, real_t[:, ::1
     cdef Lanes lanes
     cdef real_t *ub0 = &user_bias[0] if user_bias.shape[0] else NULL
     cdef real_t *ib0 = &item_bias[0] if item_bias.shape[0] else NULL
-    lanes.touched = <char *>calloc(n_lanes * n_items, sizeof(char))
-    lanes.used = <int64_t *>malloc(n_lanes * n_items * sizeof(int64_t))
+    lanes.row_stride = _lane_stride(n_items * k, sizeof(real_t))
+    lanes.bias_stride = _lane_stride(n_items, sizeof(real_t))
+    lanes.work_stride = _lane_stride(2 * k, sizeof(real_t))
+    lanes.flag_stride = _lane_stride(n_items, sizeof(char))
+    lanes.used_stride = _lane_stride(n_items, sizeof(int64_t))
+    # The raw blocks (freed below) and their 64-byte aligned starts.
+    cdef void *flags_block = calloc(n_lanes * lanes.flag_stride + 64, sizeof(char))
+    cdef void *used_block = malloc(n_lanes * lanes.used_stride * sizeof(int64_t) + 64)
+    # Each lane's copies of Q, Y and the item biases, and its s and g.
+    cdef void *rows_block = malloc((n_lanes * (2 * lanes.row_stride + lanes.bias_stride
+                                               + lanes.work_stride)) * sizeof(real_t) + 64)
+    lanes.touched = <char *>_align64(flags_block)
+    lanes.used = <int64_t *>_align64(used_block)
     lanes.n_used = <Py_ssize_t *>calloc(n_lanes, sizeof(Py_ssize_t))
     lanes.count = <int32_t *>calloc(n_items, sizeof(int32_t))
     lanes.pos = <Py_ssize_t *>malloc(n_lanes * sizeof(Py_ssize_t))
     lanes.end = <Py_ssize_t *>malloc(n_lanes * sizeof(Py_ssize_t))
     lanes.sse = <double *>calloc(n_lanes, sizeof(double))
-    # Each lane's copies of Q, Y and the item biases; s and g per lane.
-    cdef real_t *rows = <real_t *>malloc((2 * n_lanes * n_items * k + n_lanes * n_items
-                                          + n_lanes * _work_stride(k)) * sizeof(real_t))
-    cdef real_t *LQ = rows
-    cdef real_t *LY = LQ + n_lanes * n_items * k
-    cdef real_t *Lb = LY + n_lanes * n_items * k
-    cdef real_t *work = Lb + n_lanes * n_items
+    cdef real_t *LQ = <real_t *>_align64(rows_block)
+    cdef real_t *LY = LQ + n_lanes * lanes.row_stride
+    cdef real_t *Lb = LY + n_lanes * lanes.row_stride
+    cdef real_t *work = Lb + n_lanes * lanes.bias_stride
     try:
-        if (lanes.touched == NULL or lanes.used == NULL or lanes.n_used == NULL
-                or lanes.count == NULL or lanes.pos == NULL or lanes.end == NULL
-                or lanes.sse == NULL or rows == NULL):
+        if (flags_block == NULL or used_block == NULL or rows_block == NULL
+                or lanes.n_used == NULL or lanes.count == NULL or lanes.pos == NULL
+                or lanes.end == NULL or lanes.sse == NULL):
             raise MemoryError()
         with nogil:
             for b in range(n_lanes):
-                memcpy(LQ + b * n_items * k, &Q[0, 0], n_items * k * sizeof(real_t))
-                memcpy(LY + b * n_items * k, &Y[0, 0], n_items * k * sizeof(real_t))
+                memcpy(LQ + b * lanes.row_stride, &Q[0, 0], n_items * k * sizeof(real_t))
+                memcpy(LY + b * lanes.row_stride, &Y[0, 0], n_items * k * sizeof(real_t))
                 if biased:
-                    memcpy(Lb + b * n_items, ib0, n_items * sizeof(real_t))
+                    memcpy(Lb + b * lanes.bias_stride, ib0, n_items * sizeof(real_t))
                 lanes.pos[b] = b * n_order // n_lanes
                 lanes.end[b] = (b + 1) * n_order // n_lanes
             while True:
@@ -503,14 +531,14 @@ cdef double _svdpp_epoch_lanes(real_t[:, ::1] P, real_t[:, ::1] Q, real_t[:, ::1
             for b in range(n_lanes):
                 total += lanes.sse[b]
     finally:
-        free(lanes.touched)
-        free(lanes.used)
+        free(flags_block)
+        free(used_block)
         free(lanes.n_used)
         free(lanes.count)
         free(lanes.pos)
         free(lanes.end)
         free(lanes.sse)
-        free(rows)
+        free(rows_block)
     return total
 
 
