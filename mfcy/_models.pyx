@@ -74,11 +74,11 @@ Surprise's ``baseline_als``).
 
 import os
 
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy
 from libc.math cimport pow, sqrt
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
 
 ctypedef fused real_t:
     float
@@ -278,8 +278,12 @@ cdef double _svdpp_user(real_t *P, real_t *Q, real_t *Y, real_t *user_bias,
                         real_t *item_bias, const int64_t *user_ptr, const index_t *user_items,
                         const real_t *user_ratings, Py_ssize_t u, real_t *s, real_t *g,
                         Py_ssize_t k, real_t mu, real_t lr, real_t reg, real_t reg_bias,
-                        real_t lr_y, real_t reg_y, bint biased) noexcept nogil:
-    """All of user ``u``'s SVD++ steps: s_u afresh, its ratings, then its y steps."""
+                        real_t lr_y, real_t reg_y, bint biased,
+                        char *touched) noexcept nogil:
+    """All of user ``u``'s SVD++ steps: s_u afresh, its ratings, then its y steps.
+
+    ``touched`` (a lane's item flags, or NULL) gets a 1 for each of the user's items.
+    """
     cdef Py_ssize_t t, f, i
     cdef Py_ssize_t n = user_ptr[u + 1] - user_ptr[u]
     cdef real_t norm, err, decay
@@ -293,8 +297,14 @@ cdef double _svdpp_user(real_t *P, real_t *Q, real_t *Y, real_t *user_bias,
     for f in range(k):
         s[f] = 0
         g[f] = 0
-    for t in range(user_ptr[u], user_ptr[u + 1]):
-        _add(s, Y + <Py_ssize_t>user_items[t] * k, k)
+    if touched == NULL:
+        for t in range(user_ptr[u], user_ptr[u + 1]):
+            _add(s, Y + <Py_ssize_t>user_items[t] * k, k)
+    else:
+        for t in range(user_ptr[u], user_ptr[u + 1]):
+            i = user_items[t]
+            touched[i] = 1
+            _add(s, Y + i * k, k)
     _scale(s, norm, k)
     if biased:
         bu = user_bias + u
@@ -319,17 +329,13 @@ cdef double _svdpp_user(real_t *P, real_t *Q, real_t *Y, real_t *user_bias,
 
 cdef struct Lanes:
     # Lane b's own copies of the item rows are LQ/LY + b * row_stride and
-    # Lb + b * bias_stride; its (s, g) work rows are work + b * work_stride.
-    # touched[b * flag_stride + i] says whether lane b used item i this round,
-    # and used[b * used_stride + t] is the t-th item it used (n_used[b] of them).
+    # Lb + b * bias_stride; its (s, g) work rows are work + b * work_stride;
+    # touched[b * flag_stride + i] says whether lane b used item i this round.
     # Every stride is whole 64-byte lines plus one spare line, from 64-byte
     # aligned bases, so two lanes' rows never share a cache line: a lane
     # writes its s and g at every rating, and a line shared with another
     # thread's lane would bounce between their cores on each write.
     char *touched
-    int64_t *used
-    Py_ssize_t *n_used
-    int32_t *count
     Py_ssize_t *pos
     Py_ssize_t *end
     double *sse
@@ -337,7 +343,6 @@ cdef struct Lanes:
     Py_ssize_t bias_stride
     Py_ssize_t work_stride
     Py_ssize_t flag_stride
-    Py_ssize_t used_stride
 
 
 cdef inline Py_ssize_t _lane_stride(Py_ssize_t n, Py_ssize_t size) noexcept nogil:
@@ -354,7 +359,7 @@ cdef inline void *_align64(void *p) noexcept nogil:
 cdef void _svdpp_lane_round(Lanes *lanes, Py_ssize_t b, real_t *P, real_t *LQ, real_t *LY,
                             real_t *user_bias, real_t *Lb, const int64_t *user_ptr,
                             const index_t *user_items, const real_t *user_ratings,
-                            const int64_t *user_order, real_t *work, Py_ssize_t n_items,
+                            const int64_t *user_order, real_t *work,
                             Py_ssize_t lane_ratings, Py_ssize_t k, real_t mu, real_t lr,
                             real_t reg, real_t reg_bias, real_t lr_y, real_t reg_y,
                             bint biased) noexcept nogil:
@@ -364,29 +369,21 @@ cdef void _svdpp_lane_round(Lanes *lanes, Py_ssize_t b, real_t *P, real_t *LQ, r
     rows (which held the shared rows at the start of the round) and on its own
     users' rows, so lanes can run in any order or at once.
     """
-    cdef Py_ssize_t done = 0, u, t, i
+    cdef Py_ssize_t done = 0, u
     # Locals, written back once: lanes' counters share cache lines.
-    cdef Py_ssize_t pos = lanes.pos[b], end = lanes.end[b], n_used = lanes.n_used[b]
+    cdef Py_ssize_t pos = lanes.pos[b], end = lanes.end[b]
     cdef char *touched = lanes.touched + b * lanes.flag_stride
-    cdef int64_t *used = lanes.used + b * lanes.used_stride
     cdef real_t *bi0 = Lb + b * lanes.bias_stride if biased else NULL
     cdef real_t *s = work + b * lanes.work_stride
     cdef double sse = 0.0
     while pos < end and done < lane_ratings:
         u = user_order[pos]
         pos += 1
-        for t in range(user_ptr[u], user_ptr[u + 1]):
-            i = user_items[t]
-            if not touched[i]:
-                touched[i] = 1
-                used[n_used] = i
-                n_used += 1
-        sse += _svdpp_user(P, LQ + b * lanes.row_stride, LY + b * lanes.row_stride, user_bias, bi0,
-                           user_ptr, user_items, user_ratings, u, s, s + k, k, mu, lr, reg,
-                           reg_bias, lr_y, reg_y, biased)
+        sse += _svdpp_user(P, LQ + b * lanes.row_stride, LY + b * lanes.row_stride, user_bias,
+                           bi0, user_ptr, user_items, user_ratings, u, s, s + k, k, mu, lr,
+                           reg, reg_bias, lr_y, reg_y, biased, touched)
         done += user_ptr[u + 1] - user_ptr[u]
     lanes.pos[b] = pos
-    lanes.n_used[b] = n_used
     lanes.sse[b] += sse
 
 
@@ -411,49 +408,60 @@ cdef inline void _average_row(real_t *shared, real_t *lane_rows, const char *tou
         memcpy(lane_rows + b * stride, shared, k * sizeof(real_t))
 
 
+cdef enum:
+    # Items per piece of a round's merge; a multiple of 8 (the flags are read 8 at a time).
+    MERGE_PIECE = 1024
+
+
 cdef void _merge_lanes(Lanes *lanes, Py_ssize_t n_lanes, real_t *Q, real_t *Y,
                        real_t *item_bias, real_t *LQ, real_t *LY, real_t *Lb,
-                       Py_ssize_t n_items, bint biased, Py_ssize_t k) noexcept nogil:
-    """Average the lanes' versions of every item row used this round into the shared row.
+                       Py_ssize_t first, Py_ssize_t last, bint biased,
+                       Py_ssize_t k) noexcept nogil:
+    """Average the lanes' versions of the items in [first, last) used this round.
 
     An item used by ``c`` lanes becomes its start plus the mean of those lanes'
     changes (their sum in lane order, divided by ``c``): one lane's item takes
     that lane's steps whole, and an item every lane moved does not take ``c``
-    steps that never saw each other. Every lane's copy then restarts from it.
+    steps that never saw each other. Every lane's copy then restarts from it,
+    and its flags are cleared. Items are independent, so pieces of the range
+    can be merged by different threads with the same result.
     """
-    cdef Py_ssize_t b, t, l
-    cdef int64_t i
+    cdef Py_ssize_t b, i, c_int
+    cdef uint64_t flags, word_flags
     cdef real_t c, delta
-    cdef int64_t *used
-    for b in range(n_lanes):
-        used = lanes.used + b * lanes.used_stride
-        for t in range(lanes.n_used[b]):
-            lanes.count[used[t]] += 1
-    for b in range(n_lanes):
-        used = lanes.used + b * lanes.used_stride
-        for t in range(lanes.n_used[b]):
-            i = used[t]
-            if lanes.count[i] == 0:
-                continue  # merged already, from an earlier lane's list
-            c = <real_t>lanes.count[i]
-            _average_row(Q + i * k, LQ + i * k, lanes.touched + i, n_lanes, lanes.row_stride,
-                         lanes.flag_stride, c, k)
-            _average_row(Y + i * k, LY + i * k, lanes.touched + i, n_lanes, lanes.row_stride,
-                         lanes.flag_stride, c, k)
+    cdef char *touched = lanes.touched
+    cdef Py_ssize_t fs = lanes.flag_stride, bs = lanes.bias_stride
+    i = first
+    while i < last:
+        if i + 8 <= last:
+            # Skip 8 items no lane used with one 8-byte load per lane.
+            flags = 0
+            for b in range(n_lanes):
+                memcpy(&word_flags, touched + b * fs + i, 8)
+                flags |= word_flags
+            if flags == 0:
+                i += 8
+                continue
+        c_int = 0
+        for b in range(n_lanes):
+            c_int += touched[b * fs + i]
+        if c_int:
+            c = <real_t>c_int
+            _average_row(Q + i * k, LQ + i * k, touched + i, n_lanes, lanes.row_stride,
+                         fs, c, k)
+            _average_row(Y + i * k, LY + i * k, touched + i, n_lanes, lanes.row_stride,
+                         fs, c, k)
             if biased:
                 delta = 0
-                for l in range(n_lanes):
-                    if lanes.touched[l * lanes.flag_stride + i]:
-                        delta = delta + (Lb[l * lanes.bias_stride + i] - item_bias[i])
+                for b in range(n_lanes):
+                    if touched[b * fs + i]:
+                        delta = delta + (Lb[b * bs + i] - item_bias[i])
                 item_bias[i] = item_bias[i] + delta / c
-                for l in range(n_lanes):
-                    Lb[l * lanes.bias_stride + i] = item_bias[i]
-            lanes.count[i] = 0
-    for b in range(n_lanes):
-        used = lanes.used + b * lanes.used_stride
-        for t in range(lanes.n_used[b]):
-            lanes.touched[b * lanes.flag_stride + used[t]] = 0
-        lanes.n_used[b] = 0
+                for b in range(n_lanes):
+                    Lb[b * bs + i] = item_bias[i]
+            for b in range(n_lanes):
+                touched[b * fs + i] = 0
+        i += 1
 
 
 cdef double _svdpp_epoch_lanes(real_t[:, ::1] P, real_t[:, ::1] Q, real_t[:, ::1] Y,
@@ -466,7 +474,8 @@ cdef double _svdpp_epoch_lanes(real_t[:, ::1] P, real_t[:, ::1] Q, real_t[:, ::1
     """The lanes of :func:`svdpp_epoch` (``n_lanes > 1``)."""
     cdef Py_ssize_t n_items = Q.shape[0], k = P.shape[1]
     cdef Py_ssize_t n_order = user_order.shape[0]
-    cdef Py_ssize_t b, i, busy
+    cdef Py_ssize_t n_pieces = (n_items + MERGE_PIECE - 1) // MERGE_PIECE
+    cdef Py_ssize_t b, piece, busy
     cdef double total = 0.0
     cdef Lanes lanes
     cdef real_t *ub0 = &user_bias[0] if user_bias.shape[0] else NULL
@@ -475,17 +484,12 @@ cdef double _svdpp_epoch_lanes(real_t[:, ::1] P, real_t[:, ::1] Q, real_t[:, ::1
     lanes.bias_stride = _lane_stride(n_items, sizeof(real_t))
     lanes.work_stride = _lane_stride(2 * k, sizeof(real_t))
     lanes.flag_stride = _lane_stride(n_items, sizeof(char))
-    lanes.used_stride = _lane_stride(n_items, sizeof(int64_t))
     # The raw blocks (freed below) and their 64-byte aligned starts.
     cdef void *flags_block = calloc(n_lanes * lanes.flag_stride + 64, sizeof(char))
-    cdef void *used_block = malloc(n_lanes * lanes.used_stride * sizeof(int64_t) + 64)
     # Each lane's copies of Q, Y and the item biases, and its s and g.
     cdef void *rows_block = malloc((n_lanes * (2 * lanes.row_stride + lanes.bias_stride
                                                + lanes.work_stride)) * sizeof(real_t) + 64)
     lanes.touched = <char *>_align64(flags_block)
-    lanes.used = <int64_t *>_align64(used_block)
-    lanes.n_used = <Py_ssize_t *>calloc(n_lanes, sizeof(Py_ssize_t))
-    lanes.count = <int32_t *>calloc(n_items, sizeof(int32_t))
     lanes.pos = <Py_ssize_t *>malloc(n_lanes * sizeof(Py_ssize_t))
     lanes.end = <Py_ssize_t *>malloc(n_lanes * sizeof(Py_ssize_t))
     lanes.sse = <double *>calloc(n_lanes, sizeof(double))
@@ -494,8 +498,7 @@ cdef double _svdpp_epoch_lanes(real_t[:, ::1] P, real_t[:, ::1] Q, real_t[:, ::1
     cdef real_t *Lb = LY + n_lanes * lanes.row_stride
     cdef real_t *work = Lb + n_lanes * lanes.bias_stride
     try:
-        if (flags_block == NULL or used_block == NULL or rows_block == NULL
-                or lanes.n_used == NULL or lanes.count == NULL or lanes.pos == NULL
+        if (flags_block == NULL or rows_block == NULL or lanes.pos == NULL
                 or lanes.end == NULL or lanes.sse == NULL):
             raise MemoryError()
         with nogil:
@@ -517,24 +520,27 @@ cdef double _svdpp_epoch_lanes(real_t[:, ::1] P, real_t[:, ::1] Q, real_t[:, ::1
                     for b in range(n_lanes):
                         _svdpp_lane_round(&lanes, b, &P[0, 0], LQ, LY, ub0, Lb, &user_ptr[0],
                                           &user_items[0], &user_ratings[0], &user_order[0],
-                                          work, n_items, lane_ratings, k, mu, lr, reg,
-                                          reg_bias, lr_y, reg_y, biased)
+                                          work, lane_ratings, k, mu, lr, reg, reg_bias, lr_y,
+                                          reg_y, biased)
+                    _merge_lanes(&lanes, n_lanes, &Q[0, 0], &Y[0, 0], ib0, LQ, LY, Lb, 0,
+                                 n_items, biased, k)
                 else:
-                    for b in prange(n_lanes, schedule="dynamic", chunksize=1,
-                                    num_threads=n_threads):
-                        _svdpp_lane_round(&lanes, b, &P[0, 0], LQ, LY, ub0, Lb, &user_ptr[0],
-                                          &user_items[0], &user_ratings[0], &user_order[0],
-                                          work, n_items, lane_ratings, k, mu, lr, reg,
-                                          reg_bias, lr_y, reg_y, biased)
-                _merge_lanes(&lanes, n_lanes, &Q[0, 0], &Y[0, 0], ib0, LQ, LY, Lb, n_items,
-                             biased, k)
+                    # One team per round: the lanes, then (after the loop's
+                    # barrier) the merge in pieces of items.
+                    with parallel(num_threads=n_threads):
+                        for b in prange(n_lanes, schedule="dynamic", chunksize=1):
+                            _svdpp_lane_round(&lanes, b, &P[0, 0], LQ, LY, ub0, Lb,
+                                              &user_ptr[0], &user_items[0], &user_ratings[0],
+                                              &user_order[0], work, lane_ratings, k, mu, lr,
+                                              reg, reg_bias, lr_y, reg_y, biased)
+                        for piece in prange(n_pieces, schedule="static"):
+                            _merge_lanes(&lanes, n_lanes, &Q[0, 0], &Y[0, 0], ib0, LQ, LY, Lb,
+                                         piece * MERGE_PIECE,
+                                         min((piece + 1) * MERGE_PIECE, n_items), biased, k)
             for b in range(n_lanes):
                 total += lanes.sse[b]
     finally:
         free(flags_block)
-        free(used_block)
-        free(lanes.n_used)
-        free(lanes.count)
         free(lanes.pos)
         free(lanes.end)
         free(lanes.sse)
@@ -629,7 +635,8 @@ def svdpp_epoch(real_t[:, ::1] P, real_t[:, ::1] Q, real_t[:, ::1] Y,
             for m in range(user_order.shape[0]):
                 total += _svdpp_user(&P[0, 0], &Q[0, 0], &Y[0, 0], ub0, ib0, &user_ptr[0],
                                      &user_items[0], &user_ratings[0], user_order[m], work,
-                                     work + k, k, mu, lr, reg, reg_bias, lr_y, reg_y, biased)
+                                     work + k, k, mu, lr, reg, reg_bias, lr_y, reg_y, biased,
+                                     NULL)
     finally:
         free(work)
     return total
