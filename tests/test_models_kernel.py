@@ -271,6 +271,23 @@ def test_svdpp_lanes_match_oracle_float64(biased, n_lanes, lane_ratings):
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_svdpp_lanes_merge_in_pieces_matches_oracle(n_threads):
+    """Items beyond one merge piece (1024) and a tail that is not a whole flag word:
+    the round's merge, split between threads, is still the oracle's."""
+    pb = Problem(seed=5, n_users=12, n_items=2053, density=0.06)
+    kernel = _svdpp_state(pb, 5, np.float64)
+    oracle = [a.copy() for a in kernel]
+    hyper = (0.05, 0.02, 0.03, 0.04, 0.05)
+    for order in _orders(pb, 2):
+        sse = _svdpp_kernel_epoch(pb, order, kernel, *hyper, True, n_threads, 3, 60)
+        expected = oracle_svdpp_lanes_epoch(pb, order, *oracle, *hyper, True, 3, 60)
+        assert sse == pytest.approx(expected, rel=1e-12)
+        for got, want in zip(kernel, oracle):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+    assert pb.items.max() > 2 * 1024 and pb.n_items % 8
+
+
 def test_svdpp_one_lane_per_user_round_is_the_plain_rule():
     """Lanes of one user each, one after another, are the plain per-user rule."""
     pb = Problem(seed=30)
