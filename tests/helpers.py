@@ -1,5 +1,8 @@
 """Helpers shared by the tests (tests/ is on sys.path via pytest's pythonpath)."""
 
+import os
+import signal
+
 import numpy as np
 
 #: The parameters of a small test model: a few factors and epochs, seeded, one
@@ -58,3 +61,14 @@ def count_fuzz_example(name, valid=None):
         counts[1] += 1
     else:
         counts[0] += 1
+
+
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+#: Popen keywords for a child that is sent Ctrl-C: SIGINT back to its default
+#: in the child. Tests started as a background job (``pytest &``) ignore
+#: SIGINT, children inherit that, and Python then leaves it ignored (as mfcy
+#: does, on purpose): the child would train on through the test's signal.
+SIGINT_DEFAULT = {"preexec_fn": _default_sigint} if os.name == "posix" else {}

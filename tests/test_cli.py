@@ -15,7 +15,7 @@ import pytest
 from mfcy import MatrixFactorization
 from mfcy.datasets import load_ratings
 
-from helpers import write_string_ratings
+from helpers import SIGINT_DEFAULT, write_string_ratings
 
 _SCRIPT = pathlib.Path(sys.executable).with_name("mfcy")
 #: The installed console script (the entry point users run), else ``python -m mfcy``.
@@ -316,7 +316,8 @@ def test_ctrl_c_during_fit_saves_the_last_epoch_and_exits_130(tmp_path):
     write_string_ratings(tmp_path / "r.csv", n_users=300, n_items=200, density=0.2)
     process = subprocess.Popen(
         MFCY + ["fit", "r.csv", "--model", "m.npz", "--epochs", "100000", "--threads", "1"],
-        cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        **SIGINT_DEFAULT)
     # Wait for training to be under way (a line per epoch, since stdout is a pipe).
     for line in process.stdout:
         if line.startswith("epoch"):

@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from helpers import SIGINT_DEFAULT
+
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 
 CHILD = textwrap.dedent("""
@@ -78,7 +80,7 @@ def test_sigint_stops_fit_after_the_running_epoch_with_a_consistent_model(dtype,
     # cwd=tmp_path: `python -c` puts the working directory first on sys.path, and
     # the child must import the installed package, not a source tree.
     proc = subprocess.Popen([sys.executable, "-c", CHILD, dtype], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path, **SIGINT_DEFAULT)
     try:
         lines = []
         for line in proc.stdout:  # verbose: one line per completed epoch
@@ -128,9 +130,11 @@ from mfcy import MatrixFactorization  # a program's import: a KeyboardInterrupt,
 
 def test_ctrl_c_while_the_command_imports_is_one_line_not_a_traceback(tmp_path):
     run = subprocess.run([sys.executable, "-c", IMPORT_INTERRUPT_CHILD, "command"],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                         **SIGINT_DEFAULT)
     assert (run.returncode, run.stderr, run.stdout) == (130, "mfcy: interrupted\n", "")
     # The child's interrupt is real: in a program's own import it surfaces.
     program = subprocess.run([sys.executable, "-c", IMPORT_INTERRUPT_CHILD, "program"],
-                             capture_output=True, text=True, cwd=tmp_path, timeout=120)
+                             capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                             **SIGINT_DEFAULT)
     assert program.returncode != 0 and "KeyboardInterrupt" in program.stderr
