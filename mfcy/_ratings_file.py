@@ -390,69 +390,76 @@ def _read_delimited_pandas(table, header, positions, string_ids):
 def _refuse_long_lines(table):
     """Refuse a line longer than :data:`_MAX_LINE`, naming it, in one streaming pass.
 
-    Reads the (decompressed) file :data:`_MAX_LINE` bytes at a time, so a
-    gigantic line is never held whole.
+    Reads the (decompressed) file a few MB at a time, so a gigantic line is
+    never held whole. The same pass answers :func:`_may_hide_zeros` (cached
+    on ``table``): the pandas path asks both of the same bytes.
     """
-    opener = _OPENERS.get(table.compression, open)
-    number, run = 1, 0  # the line being read, and its bytes so far
-    with opener(table.path, "rb") as f:
-        while run <= _MAX_LINE:
-            try:
-                chunk = f.read(_MAX_LINE)
-            except (OSError, EOFError, zlib.error, lzma.LZMAError):
-                return  # a damaged file: the parser that follows names the problem
-            if not chunk:
-                return
-            ends = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 10)
-            if not len(ends):
-                run += len(chunk)
-                continue
-            lengths = np.diff(ends, prepend=-1 - run) - 1  # of the lines ending here
-            long = np.flatnonzero(lengths > _MAX_LINE)
-            if len(long):
-                number += int(long[0])
-                break
-            number += len(ends)
-            run = len(chunk) - int(ends[-1]) - 1
+    try:
+        hidden, number = _scan_bytes(table, zeros=True, max_line=_MAX_LINE)
+    except (OSError, EOFError, zlib.error, lzma.LZMAError):
+        return  # a damaged file: the parser that follows names the problem
+    if number is None:
+        table._hidden_zeros = hidden
+        return
     raise RatingsFileError(f"{table.where}, line {number}: longer than {_MAX_LINE:,} bytes; "
                            "a ratings file has one short (user, item, rating) line per rating",
                            line=number)
 
 
-#: Bytes after which a field begins (separators, spaces, quotes, line ends, the
-#: last byte of a byte-order mark).
-_FIELD_STARTS = np.zeros(256, dtype=bool)
-_FIELD_STARTS[np.frombuffer(b",\t;|: \"'\r\n\xbf", dtype=np.uint8)] = True
+#: Bytes of a text file read (and scanned) at a time: a few MB, whatever the file.
+_SCAN_PIECE = 1 << 22
+
+
+def _scan_bytes(table, zeros, max_line):
+    """One compiled pass over the (decompressed) bytes of ``table``'s file.
+
+    Returns
+    -------
+    (hidden, number)
+        ``hidden``: whether a field is written like ``007``, ``+7`` or ``-0``
+        (when ``zeros``; once seen, that check stops). ``number``: the line
+        number of the first line longer than ``max_line`` bytes (the scan
+        stops there), or None (``max_line < 0``: not checked).
+    """
+    from ._extensions import _layout
+
+    opener = _OPENERS.get(table.compression, open)
+    # [previous piece's last 3 bytes][piece][2 bytes of lookahead]: no copy
+    # of the piece to see a field whole across two pieces.
+    buf = bytearray(3 + _SCAN_PIECE + 2)
+    buf[:3] = b"\n\n\n"
+    view = memoryview(buf)
+    hidden, number, run = False, 1, 0
+    try:
+        with opener(table.path, "rb") as f:
+            got = f.readinto(view[3:3 + _SCAN_PIECE])
+            while got:
+                buf[3 + got:5 + got] = b"\n\n"
+                seen, newlines, run = _layout.scan_text(buf, 3, 3 + got, run, max_line,
+                                                        zeros and not hidden, False)
+                hidden = hidden or seen
+                number += newlines
+                if max_line >= 0 and run > max_line:
+                    return hidden, number
+                if hidden and max_line < 0:
+                    break
+                buf[:3] = buf[got:got + 3]
+                got = f.readinto(view[3:3 + _SCAN_PIECE])
+            if zeros and not hidden:  # the file's last two bytes, before its end
+                buf[3:5] = b"\n\n"
+                hidden = _layout.scan_text(buf, 3, 3, 0, -1, True, True)[0]
+    finally:
+        view.release()
+    return hidden, None
 
 
 def _may_hide_zeros(table):
     """Whether any field of the file is written like ``007``, ``+7`` or ``-0``
-    (a scan of the bytes: cheaper than parsing the ids as text)."""
+    (a compiled scan of the bytes: cheaper than parsing the ids as text)."""
     cached = getattr(table, "_hidden_zeros", None)
     if cached is not None:
         return cached
-    opener = _OPENERS.get(table.compression, open)
-    found = False
-    zero, plus, minus, dot = (np.uint8(ord(c)) for c in "0+-.")
-    with opener(table.path, "rb") as f:
-        tail = b"\n"
-        while not found:
-            chunk = f.read(1 << 20)  # its temporaries stay a few MB
-            if not chunk:
-                break
-            # A field begins "0<digit>", "+" or "-0" (not "-0."): vectorized over the
-            # bytes, three of them at a time.
-            b = np.frombuffer(tail + chunk + b"\n\n", dtype=np.uint8)
-            # Candidates first (few), then the bytes around them.
-            c1 = b[1:-2]
-            at = np.flatnonzero((c1 == zero) | (c1 == plus) | (c1 == minus))
-            at = at[_FIELD_STARTS[b[at]]]
-            first, second, third = b[at + 1], b[at + 2], b[at + 3]
-            digit = (second >= zero) & (second <= zero + 9)
-            odd = (((first == zero) & digit) | (first == plus)
-                   | ((first == minus) & (second == zero) & (third != dot)))
-            found = bool(odd.any())
-            tail = chunk[-3:]
+    found, _ = _scan_bytes(table, zeros=True, max_line=-1)
     table._hidden_zeros = found
     return found
 

@@ -1,0 +1,151 @@
+"""The compiled passes behind reading large files, against plain oracles.
+
+* :func:`mfcy._layout.scan_text` (through ``_may_hide_zeros`` and
+  ``_refuse_long_lines``) against the numpy byte scan it replaced and a line
+  split, on random bytes cut into tiny pieces;
+* :func:`mfcy._layout.encode_dense_ids` (the lookup table) against
+  ``np.unique`` (the sort path of ``_encode``) on random ids of every width,
+  negative ones, ranges too wide for a table, strided columns;
+"""
+
+import gzip
+
+import numpy as np
+import pytest
+
+from mfcy import _ratings_file
+from mfcy._input import _encode
+from mfcy._layout import encode_dense_ids, scan_text
+from mfcy._ratings_file import RatingsFileError
+
+_FIELD_STARTS = np.zeros(256, dtype=bool)
+_FIELD_STARTS[np.frombuffer(b",\t;|: \"'\r\n\xbf", dtype=np.uint8)] = True
+
+
+def hidden_zeros_oracle(data):
+    """The numpy scan ``_may_hide_zeros`` was before it was compiled (one piece)."""
+    b = np.frombuffer(b"\n" + data + b"\n\n", dtype=np.uint8)
+    zero, plus, minus, dot = (np.uint8(ord(c)) for c in "0+-.")
+    c1 = b[1:-2]
+    at = np.flatnonzero((c1 == zero) | (c1 == plus) | (c1 == minus))
+    at = at[_FIELD_STARTS[b[at]]]
+    first, second, third = b[at + 1], b[at + 2], b[at + 3]
+    digit = (second >= zero) & (second <= zero + 9)
+    odd = (((first == zero) & digit) | (first == plus)
+           | ((first == minus) & (second == zero) & (third != dot)))
+    return bool(odd.any())
+
+
+def long_line_oracle(data, max_line):
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if len(line) > max_line:
+            return number
+    return None
+
+
+class RawFile:
+    """What the scans read of a ``_DelimitedFile`` (which would sniff the bytes as text)."""
+
+    def __init__(self, path, compressed):
+        self.path, self.where = str(path), repr(str(path))
+        self.compression = "gzip" if compressed else None
+
+
+ALPHABET = np.frombuffer(b"0123456789000,,,\n\n+-.. \"';:|\t\r\xbf\xefab", dtype=np.uint8)
+
+
+def random_bytes(rng, n):
+    return ALPHABET[rng.integers(0, len(ALPHABET), n)].tobytes()
+
+
+@pytest.mark.parametrize("piece", [1, 2, 3, 5, 64, 1 << 22])
+@pytest.mark.parametrize("compressed", [False, True])
+def test_the_byte_scan_is_the_numpy_scan_and_a_line_split(tmp_path, monkeypatch, rng, piece,
+                                                          compressed):
+    monkeypatch.setattr(_ratings_file, "_SCAN_PIECE", piece)
+    path = tmp_path / "r.csv"
+    seen = {True: 0, False: 0}
+    for trial in range(60):
+        n = int(rng.integers(1, 300))
+        data = b"1,2,3\n" + random_bytes(rng, n)
+        if trial % 3 == 0:  # mostly clean data: digits, commas, line ends
+            data = b"1,2,3\n" + bytes(rng.choice(list(b"123456789,\n"), n).astype(np.uint8))
+            if trial % 2:
+                data += rng.choice([b"\n0,05,3\n", b"\n-0,1,2", b"\n-0.5,1,2", b",+3", b"a0"])
+        (gzip.open if compressed else open)(path, "wb").write(data)
+        table = RawFile(path, compressed)
+        want = hidden_zeros_oracle(data)
+        assert _ratings_file._may_hide_zeros(table) == want
+        seen[want] += 1
+        for max_line in (0, 3, 7, 40):
+            table = RawFile(path, compressed)
+            monkeypatch.setattr(_ratings_file, "_MAX_LINE", max_line)
+            expected = long_line_oracle(data, max_line)
+            if expected is None:
+                _ratings_file._refuse_long_lines(table)
+                assert table._hidden_zeros == want  # the same pass answered both
+            else:
+                with pytest.raises(RatingsFileError, match=f"line {expected}: longer than"):
+                    _ratings_file._refuse_long_lines(table)
+    assert seen[True] and seen[False]
+
+
+def test_scan_text_checks_its_margins():
+    with pytest.raises(ValueError, match="three bytes before the piece"):
+        scan_text(bytearray(b"\n\n\n12"), 3, 5, 0, -1, True, True)
+    with pytest.raises(ValueError, match="three bytes before the piece"):
+        scan_text(bytearray(b"\n\n12\n\n"), 2, 4, 0, -1, True, True)
+    assert scan_text(bytearray(b"\n\n\n\n\n"), 3, 3, 4, 10, True, True) == (False, 0, 4)
+    # "-0" then "." in the next piece: no hit before the next piece is seen.
+    assert scan_text(bytearray(b"\n\n\n,-0\n\n"), 3, 6, 0, -1, True, False)[0] is False
+    assert scan_text(bytearray(b"\n\n\n,-0\n\n"), 3, 6, 0, -1, True, True)[0] is True
+
+
+def unique_oracle(ids):
+    uniques, inverse = np.unique(ids, return_inverse=True)
+    return uniques, inverse
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
+                                   np.uint32, np.uint64])
+@pytest.mark.parametrize("low", [0, -1000, 10**6 + 7, "max"])
+def test_the_lookup_and_the_sort_give_the_same_codes_and_ids(rng, dtype, low):
+    info = np.iinfo(dtype)
+    for n, span in ((1, 1), (50, 3), (2000, 500), (3000, 40_000)):
+        start = info.max - span if low == "max" else low
+        if start < info.min or start + span > info.max:
+            continue
+        ids = rng.integers(0, span, n).astype(dtype) + np.array(start).astype(dtype)
+        uniques, codes = _encode(ids)
+        want_uniques, want_codes = unique_oracle(ids)
+        np.testing.assert_array_equal(uniques, want_uniques)
+        np.testing.assert_array_equal(codes, want_codes)
+        assert codes.dtype == np.int32
+        assert uniques.dtype == (np.uint64 if dtype == np.uint64 else np.int64)
+        if dtype in (np.int32, np.int64):
+            uniques, codes = encode_dense_ids(ids, 2 * n + 1_000_001)
+            np.testing.assert_array_equal(uniques, want_uniques)
+            np.testing.assert_array_equal(codes, want_codes)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_the_lookup_reads_strided_and_reversed_columns(rng, dtype):
+    pairs = rng.integers(-500, 500, (4000, 3)).astype(dtype)
+    for column in (pairs[:, 1], pairs[::-1, 2], pairs[::3, 0]):
+        uniques, codes = encode_dense_ids(column, 10_000)
+        want_uniques, want_codes = unique_oracle(column)
+        np.testing.assert_array_equal(uniques, want_uniques)
+        np.testing.assert_array_equal(codes, want_codes)
+
+
+def test_huge_ranges_fall_back_to_the_sort(rng):
+    for ids in (np.array([0, 10**12, 5, 10**12], dtype=np.int64),
+                np.array([np.iinfo(np.int64).min, 0, np.iinfo(np.int64).max]),
+                np.array([2**64 - 1, 0, 2**63], dtype=np.uint64),
+                rng.integers(-2**62, 2**62, 1000)):
+        assert ids.dtype != np.int64 or encode_dense_ids(ids, 2 * len(ids) + 1_000_001) is None
+        uniques, codes = _encode(ids)
+        want_uniques, want_codes = unique_oracle(ids)
+        np.testing.assert_array_equal(uniques, want_uniques)
+        np.testing.assert_array_equal(codes, want_codes)
+
