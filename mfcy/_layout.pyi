@@ -1,4 +1,5 @@
-"""Typing stub of the compiled set-up sorts :mod:`mfcy._layout` (see ``_layout.pyx``)."""
+"""Typing stub of the compiled set-up passes :mod:`mfcy._layout` (sorts, id lookups,
+the scan of text files; see ``_layout.pyx``)."""
 
 import numpy as np
 import numpy.typing as npt
@@ -26,3 +27,6 @@ def block_layout(
 def items_by_user(
     users: npt.NDArray[np.integer], items: npt.NDArray[np.integer], n_users: int,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.integer]]: ...
+def scan_text(
+    buf: bytearray, begin: int, end: int, run: int, max_line: int, zeros: bool, last: bool,
+) -> tuple[bool, int, int]: ...

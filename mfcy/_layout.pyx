@@ -12,6 +12,8 @@
   (ML-1M, 900 k ratings: the canonical order took 43 ms with numpy, ~17 ms
   here; the whole set-up of a fit went from 87 to 43 ms).
 * The exact sum of whole/half-star ratings (:func:`half_units_sum`).
+* A text file's bytes checked as they are read (:func:`scan_text`): ids
+  written ``007``, ``+7`` or ``-0``, and lines too long to be ratings.
 
 Like the kernel, these functions trust their inputs: every user index is in
 [0, n_users) and every item index in [0, n_items), which :mod:`mfcy._input`
