@@ -15,6 +15,7 @@ read by pandas.
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 
@@ -291,6 +292,9 @@ def _arrow_ids(column, string_ids):
     return codes, np.array([t.lstrip(" ") for t in texts.tolist()], dtype=object)
 
 
+#: pyarrow's complaint about an integer id that int32 cannot hold.
+_INT32_OVERFLOW = re.compile(r"to int32: invalid value '-?[0-9]+'")
+
 #: The longest line pyarrow's reader takes (its block size); pandas would read longer.
 BLOCK_SIZE = 1 << 24
 
@@ -374,16 +378,16 @@ def _read_csv_arrow(table, header, positions, string_ids, decide_integers=False)
             as_int = False
     except (OSError, EOFError, ValueError) as exc:  # a damaged file: pandas names it
         raise _Refused from exc
-    id_type = pa.int64() if as_int else pa.string()
-    types = {names[positions[0]]: id_type, names[positions[1]]: id_type,
-             names[positions[2]]: pa.float64()}
     table.skip_lines = 1 if header else 0
-    try:
+
+    def read(id_type):
+        types = {names[positions[0]]: id_type, names[positions[1]]: id_type,
+                 names[positions[2]]: pa.float64()}
         source = pa.OSFile(table.path, "rb")
         if table.compression:
             source = pa.CompressedInputStream(source, table.compression)
         # A byte-order mark is skipped by the reader itself (as utf-8-sig does).
-        data = pacsv.read_csv(
+        return pacsv.read_csv(
             source,
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=table.skip_lines,
                                            use_threads=True, block_size=BLOCK_SIZE),
@@ -395,6 +399,20 @@ def _read_csv_arrow(table, header, positions, string_ids, decide_integers=False)
                 column_types=types, include_columns=[names[p] for p in positions],
                 null_values=[], strings_can_be_null=False, quoted_strings_can_be_null=False,
                 check_utf8=True))
+
+    try:
+        if not as_int:
+            data = read(pa.string())
+        else:
+            # int32 first, widened below: the reader's int64 columns take more
+            # time than the widening (benchmarks/README.md, reading); an id
+            # beyond int32 means a second read as int64.
+            try:
+                data = read(pa.int32())
+            except pa.ArrowInvalid as exc:
+                if not _INT32_OVERFLOW.search(str(exc)):
+                    raise
+                data = read(pa.int64())
     except (pa.ArrowException, OSError, ValueError) as exc:
         if as_int and "straddl" not in str(exc):
             # An id that is not a plain integer after all: read them as text.
@@ -411,7 +429,7 @@ def _read_csv_arrow(table, header, positions, string_ids, decide_integers=False)
     for position in positions[:2]:
         column = data.column(names[position])
         if as_int:
-            parts.append(column.to_numpy())
+            parts.append(column.to_numpy().astype(np.int64, copy=False))
         else:
             parts.append(_arrow_ids(column, string_ids and not decide_integers))
         data = data.drop_columns([names[position]])

@@ -213,6 +213,8 @@ FILES = {
     "crlf.csv": "user,item,rating\r\n1,2,3\r\n4,5,6\r\n",
     "mixed_case.csv": "ts,Rating,movie_id,UserID\n0,4,10,1\n0,3.5,20,1\n",
     "big_ids.csv": f"{2**40},-5,1e0\n{2**63 + 5},7,.5\n",
+    # Beyond int32 after a first line within it: read again as int64, by pyarrow still.
+    "int64_ids.csv": f"user,item,rating\n1,2,3\n{2**31},{-2**31 - 1},4\n5,{2**40},1\n",
     "bom.csv": "\ufeffitem,user,rating\n10,1,4\n",
     "blank_lines.csv": "user,item,rating\n\n1,10,4\n   \n1,20,3.5\n\n",
     "spaces.csv": "user, item, rating\nalice, The Matrix, 5\nbob,Up,  3\n",
@@ -231,6 +233,31 @@ def test_pyarrow_csv_reader_gives_the_pandas_frame(tmp_path, name, compress):
     pd.testing.assert_frame_equal(by_arrow, by_pandas)
     if name not in ("blank_lines.csv", "spaces.csv"):  # those fall back to pandas
         assert report.reader == "pyarrow", name
+
+
+def test_pyarrow_reads_integer_ids_as_int32_then_int64_then_text(tmp_path, monkeypatch):
+    import pyarrow.csv as pacsv
+
+    seen = []
+    real = pacsv.read_csv
+
+    def spy(source, read_options, parse_options, convert_options):
+        seen.append(str(convert_options.column_types["f0"]))
+        return real(source, read_options=read_options, parse_options=parse_options,
+                    convert_options=convert_options)
+
+    monkeypatch.setattr(pacsv, "read_csv", spy)
+    for text, reads, user_ids in [
+            ("user,item,rating\n1,2,3\n7,8,4\n", ["int32"], [1, 7]),
+            (f"user,item,rating\n1,2,3\n{2**31},8,4\n", ["int32", "int64"], [1, 2**31]),
+            (f"user,item,rating\n1,2,3\n{2**63},8,4\n", ["int32", "int64", "string"],
+             None),
+            ("user,item,rating\n1,2,3\nbob,8,4\n", ["int32", "string"], None)]:
+        seen.clear()
+        frame = load_ratings(write(tmp_path / "r.csv", text), engine="pyarrow")
+        assert seen == reads, text
+        if user_ids is not None:
+            assert frame["user"].dtype == np.int64 and frame["user"].tolist() == user_ids
 
 
 def test_pyarrow_reader_errors_are_the_pandas_errors(tmp_path):
