@@ -26,8 +26,8 @@ a *runner*, an object with
     the state). If not (the cluster's factors have to be gathered; SVD++'s
     state sums every user's implicit factors), the loop installs the state
     after an epoch only when a callback may look at the model, and once when
-    training ends; until then the model holds the state installed before the
-    first epoch.
+    training ends; until then the model is unfitted (no state is built before
+    the first epoch).
 
 :class:`BlockedRunner` is the local runner (the compiled kernel over the
 block layout of :mod:`mfcy._blocking`); :mod:`mfcy.dask` has the cluster's.
@@ -124,12 +124,19 @@ def run_epochs(model, runner, params, monitor, history=None):
 
     The state is installed before the first epoch (once everything has been
     checked, so that a refused fit leaves a fitted model as it was) and again
-    after every epoch; a diverged fit leaves the model unfitted.
+    after every epoch; a diverged fit leaves the model unfitted. A runner
+    whose state is not cheap leaves the model unfitted until it installs one
+    (see the module docstring).
     """
     track_loss, verbose = params.track_loss, params.verbose
     history = new_history(track_loss) if history is None else history
     n = runner.n_ratings
-    install(model, runner.state(history, 0, None))
+    if runner.cheap_state:
+        install(model, runner.state(history, 0, None))
+    else:
+        # Building the starting state would hold a second copy of the factors
+        # (the cluster's gathered to the client) for the whole fit.
+        uninstall(model)
     with interrupt_after_epoch() as interrupt:
         for epoch in range(params.n_epochs):
             start = time.perf_counter()

@@ -54,6 +54,7 @@ from ._cluster_tasks import (
     _StateLost, _drop_states, _end_epoch, _init_state, _row_loss, _seen_items, _sgd_block,
     _snapshot)
 from ._params import Integer
+from ._starting import initial_factors
 from ._state import FittedState, uninstall
 from ._training import fit_monitor, run_epochs
 from ._input import DEFAULT_COLUMNS, _index_dtype
@@ -270,12 +271,16 @@ def fit(client, ratings, model, *, columns=None, user_factors=None, item_factors
 
     rng = np.random.default_rng(params.random_state)
     k = params.n_factors
-    # Validated, copied and drawn exactly as the local fit does (P, then Q).
-    P = model._initial_factors(user_factors, (blocked.n_users, k), "user_factors", rng, params)
-    Q = model._initial_factors(item_factors, (blocked.n_items, k), "item_factors", rng, params)
+    # Given factors are validated and copied as the local fit does. Drawn ones
+    # are not drawn here: the runner draws them one block at a time as it sends
+    # them out (the same numbers, from the same generator, P before Q), so the
+    # client never holds the whole start.
+    start = tuple(None if given is None else model._initial_factors(given, shape, name, rng, params)
+                  for given, shape, name in ((user_factors, (blocked.n_users, k), "user_factors"),
+                                             (item_factors, (blocked.n_items, k), "item_factors")))
     index_dtype = _index_dtype(blocked.n_users, blocked.n_items)
     monitor = fit_monitor(params, validation, blocked, index_dtype, columns, callback)
-    runner = _ClusterRunner(client, blocked, params, P, Q, rng, checkpoint_every,
+    runner = _ClusterRunner(client, blocked, params, start, rng, checkpoint_every,
                             max_restarts)
     try:
         run_epochs(model, runner, params, monitor)
@@ -321,7 +326,7 @@ class _ClusterRunner:
     #: The factors live on the workers: a state means gathering them.
     cheap_state = False
 
-    def __init__(self, client, blocked, params, P, Q, rng, checkpoint_every, max_restarts):
+    def __init__(self, client, blocked, params, start, rng, checkpoint_every, max_restarts):
         self.client, self.blocked, self.params, self.rng = client, blocked, params, rng
         self.B = blocked.n_blocks
         self.plan = EpochPlan.from_block_sizes(blocked.block_sizes.ravel(), self.B,
@@ -332,12 +337,18 @@ class _ClusterRunner:
         self.hyper = (blocked.global_mean, params.learning_rate, params.regularization,
                       params.bias_regularization, params.biased, params.update == "sequential")
         n_bias = (blocked.n_users, blocked.n_items) if params.biased else (0, 0)
-        arrays = (P, np.zeros(n_bias[0], params.dtype), Q, np.zeros(n_bias[1], params.dtype))
+        k = params.n_factors
+        #: Shapes of (P, user bias, Q, item bias).
+        self.shapes = ((blocked.n_users, k), (n_bias[0],), (blocked.n_items, k), (n_bias[1],))
+        #: (P or None, Q or None): the given starting factors; None: drawn.
+        self.start = start
         self.epochs_done = 0
         # (epochs, arrays): the factors gathered to the client after that many
         # epochs, and the latest checkpoint (which also holds the generator).
-        self.snapshot = (0, arrays)
-        self.checkpoint = (0, copy.deepcopy(rng.bit_generator.state), arrays)
+        # After 0 epochs the arrays are None: the start, which _start_blocks
+        # makes again from the generator's state before the draw.
+        self.snapshot = (0, None)
+        self.checkpoint = (0, copy.deepcopy(rng.bit_generator.state), None)
         self.best = None
         self.parameter_sum = 0.0
         self.run = None
@@ -402,25 +413,65 @@ class _ClusterRunner:
         self.run = run = _Run(client, [workers[a % len(workers)] for a in range(B)],
                               f"{self.token}g{self.generation}")
         self.generation += 1
-        epochs, rng_state, (P, ub, Q, ib) = self.checkpoint
+        epochs, rng_state, arrays = self.checkpoint
         self.rng.bit_generator.state = copy.deepcopy(rng_state)
-        ubounds, ibounds = self.blocked.user_bounds, self.blocked.item_bounds
-        biased = self.params.biased
+        # From the start, this draws the factors from self.rng, which it leaves
+        # where the local fit's draw leaves its generator.
+        blocks = self._start_blocks(self.rng) if arrays is None else self._blocks(arrays)
         self.step, self.last, self.items = 0, [], []
         for a in range(B):
-            lo, hi = int(ubounds[a]), int(ubounds[a + 1])
-            P_a, ub_a = client.scatter([P[lo:hi], ub[lo:hi] if biased else ub],
-                                       workers=[run.owners[a]], hash=False)
+            P_a, ub_a = client.scatter(list(next(blocks)), workers=[run.owners[a]], hash=False)
             self.last.append(run.submit(_init_state, self.blocked._layouts[a], P_a, ub_a,
                                         self.params.dtype, key=f"init-a{a}", a=a))
         # Item block b starts next to row block b (its first user is a guess).
         for b in range(B):
-            lo, hi = int(ibounds[b]), int(ibounds[b + 1])
-            self.items.append(client.scatter([(Q[lo:hi], ib[lo:hi] if biased else ib)],
-                                             workers=[run.owners[b]], hash=False)[0])
+            self.items.append(client.scatter([next(blocks)], workers=[run.owners[b]],
+                                             hash=False)[0])
         target, self.epochs_done = self.epochs_done, epochs
         while self.epochs_done < target:
             self._epoch()
+
+    def _block_bounds(self):
+        """(row blocks' bounds, item blocks' bounds), as ranges of indices."""
+        return [[(int(bounds[a]), int(bounds[a + 1])) for a in range(self.B)]
+                for bounds in (self.blocked.user_bounds, self.blocked.item_bounds)]
+
+    def _blocks(self, arrays):
+        """(factors, bias) of each row block, then of each item block, from whole arrays."""
+        for (factors, bias), bounds in zip((arrays[:2], arrays[2:]), self._block_bounds()):
+            for lo, hi in bounds:
+                # An unbiased model's bias is the same empty array for every block.
+                yield factors[lo:hi], bias[lo:hi] if len(bias) else bias
+
+    def _start_blocks(self, rng):
+        """:meth:`_blocks` of the starting arrays, drawn block by block from ``rng``.
+
+        ``rng`` must be in the state it had before the draw (the checkpoint's
+        after 0 epochs). Drawn rows come in order, P's before Q's, so the
+        numbers are those of :func:`~mfcy._starting.initial_factors` drawing
+        each matrix at once; given factors are sliced.
+        """
+        dtype = self.params.dtype
+        names = ("user_factors", "item_factors")
+        for given, name, shape, n_bias, bounds in zip(self.start, names, self.shapes[::2],
+                                                      self.shapes[1::2], self._block_bounds()):
+            empty_bias = np.zeros(0, dtype)
+            for lo, hi in bounds:
+                # Not kept in a local variable: the block sent last is freed
+                # before the next is drawn.
+                yield ((initial_factors(None, (hi - lo,) + shape[1:], name, rng, self.params)
+                        if given is None else given[lo:hi]),
+                       np.zeros(hi - lo, dtype) if n_bias[0] else empty_bias)
+
+    def _start_arrays(self):
+        """The whole starting arrays (for a state after 0 epochs), drawn apart from self.rng."""
+        rng = np.random.Generator(type(self.rng.bit_generator)())
+        rng.bit_generator.state = copy.deepcopy(self.checkpoint[1])
+        arrays = tuple(np.empty(shape, self.params.dtype) for shape in self.shapes)
+        for target, block in zip(self._blocks(arrays), self._start_blocks(rng)):
+            for out, values in zip(target, block):
+                out[...] = values
+        return arrays
 
     def _close_run(self):
         if self.run is not None:
@@ -466,22 +517,21 @@ class _ClusterRunner:
     def _gather(self):
         """Every factor and bias on the client (cached per epoch; each is a checkpoint)."""
         if self.snapshot[0] == self.epochs_done:
+            if self.snapshot[1] is None:  # after 0 epochs
+                self.snapshot = (0, self._start_arrays())
             return self.snapshot[1]
-        run, blocked = self.run, self.blocked
+        run = self.run
         snaps = [run.submit(_snapshot, self.step, self.last[a],
                             key=f"snapshot-s{self.step}-a{a}", a=a) for a in range(self.B)]
-        # Block by block into arrays shaped as the start's: the client holds
-        # the factors once (and a block), not all the blocks and their copy.
-        arrays = tuple(np.empty(start.shape, start.dtype) for start in self.checkpoint[2])
-        for (factors, bias), futures, bounds in (
-                (arrays[:2], snaps, blocked.user_bounds), (arrays[2:], self.items,
-                                                            blocked.item_bounds)):
-            for a, future in enumerate(futures):
-                block_factors, block_bias = run.fetch([future])[0]
-                lo, hi = int(bounds[a]), int(bounds[a + 1])
-                factors[lo:hi] = block_factors
-                if len(bias):  # unbiased: every block's bias is the same empty array
-                    bias[lo:hi] = block_bias
+        # Block by block into whole arrays: the client holds the factors once
+        # (and a block), not all the blocks and their copy.
+        arrays = tuple(np.empty(shape, self.params.dtype) for shape in self.shapes)
+        for (factors, bias), future in zip(self._blocks(arrays), snaps + self.items):
+            block_factors, block_bias = run.fetch([future])[0]
+            factors[...] = block_factors
+            if len(bias):  # unbiased: every block's bias is the same empty array
+                bias[...] = block_bias
+            del block_factors, block_bias  # not alive beside the next block
         self.snapshot = (self.epochs_done, arrays)
         self.checkpoint = (self.epochs_done, copy.deepcopy(self.rng.bit_generator.state),
                            arrays)

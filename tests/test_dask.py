@@ -170,6 +170,59 @@ def test_a_killed_worker_resumes_from_the_checkpoint_bit_identical(two_workers, 
     assert_same_model(model, local_fit(frame, 2, **params))
 
 
+def test_a_worker_killed_before_any_checkpoint_restarts_from_the_drawn_start(
+        two_workers, kill_worker_at, rng):
+    # The start is drawn block by block as it is sent out, never kept on the
+    # client: the restart draws it again from the generator's first state.
+    frame = ratings_frame(rng)
+    params = dict(n_factors=4, n_epochs=3, n_blocks=3, random_state=13)
+    kill_worker_at("mfcy-sgd-e1-s1-a0-")
+    with pytest.warns(RuntimeWarning, match="left the cluster in epoch 2; restarting from "
+                                            "the checkpoint after epoch 0"):
+        model = mfcy.dask.fit(two_workers, dd.from_pandas(frame, npartitions=2),
+                              MatrixFactorization(**params), checkpoint_every=None)
+    assert_same_model(model, local_fit(frame, 1, **params))
+
+
+def test_zero_epochs_give_the_start_of_the_local_fit(two_workers, rng):
+    frame = ratings_frame(rng, n=3000)
+    user_factors = rng.normal(0, 0.1, (frame["user"].nunique(), 3))
+    for given in ({}, {"user_factors": user_factors}):
+        params = dict(n_factors=3, n_epochs=0, n_blocks=2, random_state=4)
+        model = mfcy.dask.fit(two_workers, dd.from_pandas(frame, npartitions=2),
+                              MatrixFactorization(**params), **given)
+        X = frame[["user", "item"]].to_numpy()
+        local = MatrixFactorization(**params).fit(X, frame["rating"].to_numpy(), **given)
+        assert_same_model(model, local)
+
+
+def test_the_client_holds_the_factors_once(two_workers, rng):
+    # What the client allocates during the fit beyond what it keeps (the
+    # fitted model): the start is drawn and sent block by block, no state is
+    # built before the first epoch, and the gathered factors go straight into
+    # the model's arrays. So the excess is a block or two of factors in
+    # transit (n_blocks=4: a quarter each), not a second copy of them all
+    # (1.25x the factors before).
+    import tracemalloc
+
+    n_users, n_items, k = 12000, 3000, 64
+    frame = pd.DataFrame({"user": rng.integers(0, n_users, 30000),
+                          "item": rng.integers(0, n_items, 30000),
+                          "rating": rng.integers(1, 6, 30000).astype(float)})
+    ratings = mfcy.dask.partition(two_workers, dd.from_pandas(frame, npartitions=2), 4)
+    model = MatrixFactorization(n_factors=k, n_epochs=2, n_blocks=4, track_loss=False,
+                                random_state=0)
+    tracemalloc.start()
+    try:
+        mfcy.dask.fit(two_workers, ratings, model)
+        kept, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    factor_bytes = model.user_factors_.nbytes + model.item_factors_.nbytes
+    assert kept > factor_bytes  # the model's arrays were allocated under the trace
+    assert peak - kept < 0.6 * factor_bytes, (peak, kept, factor_bytes)
+
+
 def test_a_killed_worker_without_restarts_is_a_clear_error(two_workers, kill_worker_at, rng):
     frame = ratings_frame(rng, n=2000)
     model = MatrixFactorization(n_factors=4, n_epochs=3, n_blocks=2, random_state=0)
