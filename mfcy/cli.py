@@ -81,16 +81,32 @@ def _describe(exc):
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _check_writable(path, what):
-    """Fail before a long computation, not after, if ``path`` cannot be written."""
+def _check_writable(path, what, inputs=()):
+    """Fail before a long computation, not after, if ``path`` cannot be written.
+
+    ``inputs``: (path, what) of the files this command reads (or writes
+    besides): writing ``path`` over one of them would destroy it.
+    """
     directory = os.path.dirname(os.path.abspath(path)) or "."
     if os.path.isdir(path):
         raise UsageError(f"{what} {path!r} is a directory")
+    for other, other_what in inputs:
+        if other and _same_file(path, other):
+            raise UsageError(f"{what} {path!r} is the {other_what} {other!r}: writing it "
+                             f"would destroy the {other_what}; choose another name")
     if not os.path.isdir(directory):
         raise UsageError(f"cannot write {what} {path!r}: directory {directory!r} does not exist")
     if not os.access(directory, os.W_OK):
         raise UsageError(f"cannot write {what} {path!r}: directory {directory!r} is not "
                          "writable")
+
+
+def _same_file(a, b):
+    """Whether paths ``a`` and ``b`` name one file (links and relative paths included)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): compare where they would be
+        return os.path.realpath(a) == os.path.realpath(b)
 
 
 def _load_model(path):
@@ -136,12 +152,13 @@ def _cmd_fit(args):
 
     MatrixFactorization = resolve_algorithm(args)
     if args.model:
-        _check_writable(args.model, "model file")
+        _check_writable(args.model, "model file", [(args.ratings, "ratings file")])
         if not args.model.endswith(".npz"):
             print(f"mfcy: warning: --model {args.model}: a model file is an .npz archive "
                   "(written there all the same; load it with that name)", file=sys.stderr)
     if args.plot:
-        _check_writable(args.plot, "plot")
+        _check_writable(args.plot, "plot", [(args.ratings, "ratings file"),
+                                            (args.model, "model file")])
     if args.epochs >= _MANY_EPOCHS:
         print(f"mfcy: warning: --epochs {args.epochs:,} is far more than SGD needs (20 to "
               "200 is usual, or --early-stopping); Ctrl-C stops and keeps the last epoch",
@@ -385,7 +402,8 @@ def _cmd_predict(args):
 
     model = _load_model(args.model)
     if args.output:
-        _check_writable(args.output, "output file")
+        _check_writable(args.output, "output file", [(args.model, "model file"),
+                                                     (args.pairs, "pairs file")])
     table, frame, (user_at, item_at), names = _read_pairs(args, model)
     users = _ids_from_text(frame[user_at], model.users_, "user id", error=table.error)
     items = _ids_from_text(frame[item_at], model.items_, "item id", error=table.error)

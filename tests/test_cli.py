@@ -336,3 +336,37 @@ def test_ctrl_c_during_fit_saves_the_last_epoch_and_exits_130(tmp_path):
     if last:  # the epoch lines printed after the first, up to the one saved
         assert last[-1].split()[1] == f"{model.n_epochs_}/100000"
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_an_output_never_overwrites_an_input(workdir, tmp_path):
+    # Found by an adversarial pass: `--model` named as the ratings file, or
+    # `predict -o` named as the model, replaced the input (with exit 0).
+    path, _ = workdir
+    ratings = (path / "ratings.csv").read_bytes()
+    (tmp_path / "ratings.csv").write_bytes(ratings)
+    model = (path / "m.npz").read_bytes()
+    (tmp_path / "m.npz").write_bytes(model)
+    (tmp_path / "pairs.csv").write_text(PAIRS)
+    os.symlink(tmp_path / "ratings.csv", tmp_path / "link.csv")
+    cases = [
+        (["fit", "ratings.csv", "--model", "ratings.csv"], "model file 'ratings.csv' is the "
+                                                           "ratings file 'ratings.csv'"),
+        (["fit", "ratings.csv", "--model", "./link.csv"], "is the ratings file"),
+        (["fit", "ratings.csv", "--model", "new.npz", "--plot", "new.npz"],
+         "plot 'new.npz' is the model file 'new.npz'"),
+        (["fit", "ratings.csv", "--plot", "ratings.csv"], "is the ratings file"),
+        (["predict", "m.npz", "pairs.csv", "-o", "m.npz"], "output file 'm.npz' is the model "
+                                                           "file 'm.npz'"),
+        (["predict", "m.npz", "pairs.csv", "--output", str(tmp_path / "pairs.csv")],
+         "is the pairs file"),
+    ]
+    for args, message in cases:
+        result = mfcy(*args, "--epochs" if args[0] == "fit" else "--clip",
+                      *(["1"] if args[0] == "fit" else []), cwd=tmp_path, check=False)
+        assert result.returncode == 2, (args, result.stderr)
+        assert message in result.stderr and "choose another name" in result.stderr, args
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert (tmp_path / "ratings.csv").read_bytes() == ratings
+    assert (tmp_path / "m.npz").read_bytes() == model
+    assert (tmp_path / "pairs.csv").read_text() == PAIRS
+    assert not (tmp_path / "new.npz").exists()
