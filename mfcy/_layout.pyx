@@ -484,6 +484,7 @@ def encode_dense_ids(const id_t[:] ids, Py_ssize_t max_span):
 
 cdef extern from "string.h" nogil:
     void *memchr(const void *s, int c, size_t n)
+    void *memcpy(void *dest, const void *src, size_t n)
 
 
 cdef inline unsigned char _is(unsigned char x, unsigned char k) noexcept nogil:
@@ -518,13 +519,14 @@ for _byte in bytearray(b",\t;|: \"'\r\n\xbf"):
     _FIELD_START[_byte] = True
 
 
-cdef bint _odd_fields(const unsigned char *p, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+cdef bint _odd_fields(const unsigned char *p, Py_ssize_t lo, Py_ssize_t hi,
+                     const bint *starts) noexcept nogil:
     # Exactly: a field start followed by "0<digit>", "+" or "-0" (not "-0.").
     cdef Py_ssize_t t
     cdef unsigned char c, d
     for t in range(lo, hi):
         c = p[t]
-        if (c == 48 or c == 43 or c == 45) and _FIELD_START[p[t - 1]]:
+        if (c == 48 or c == 43 or c == 45) and starts[p[t - 1]]:
             d = p[t + 1]
             if c == 43 or (c == 48 and 48 <= d <= 57) or (
                     c == 45 and d == 48 and p[t + 2] != 46):
@@ -548,7 +550,8 @@ cdef Py_ssize_t _count_newlines(const unsigned char *p, Py_ssize_t lo,
 
 
 def scan_text(const unsigned char[::1] buf, Py_ssize_t begin, Py_ssize_t end,
-              Py_ssize_t run, Py_ssize_t max_line, bint zeros, bint last):
+              Py_ssize_t run, Py_ssize_t max_line, bint zeros, bint last,
+              bytes extra_starts=b""):
     """One pass over a piece of a text file for :mod:`mfcy._ratings_file`'s two checks.
 
     ``buf[begin:end]`` is the piece; the three bytes before ``begin`` are the
@@ -559,7 +562,8 @@ def scan_text(const unsigned char[::1] buf, Py_ssize_t begin, Py_ssize_t end,
     * Hidden zeros (``zeros``): whether a field begins like ``007``, ``+7``
       or ``-0`` (not ``-0.``): a byte ``0``, ``+`` or ``-`` right after a
       separator, space, quote, line end or the last byte of a byte-order
-      mark, judged with the two bytes that follow it. Each byte is judged
+      mark (or a byte of ``extra_starts``: the file's own separator),
+      judged with the two bytes that follow it. Each byte is judged
       once, with its real lookahead: the piece's last two bytes with the
       next piece (as its ``begin - 2`` and ``begin - 1``), or here when
       ``last`` (the end of the file: the two bytes after ``end`` are then
@@ -581,8 +585,13 @@ def scan_text(const unsigned char[::1] buf, Py_ssize_t begin, Py_ssize_t end,
     cdef const unsigned char *p
     cdef const unsigned char *hit
     cdef Py_ssize_t judged = end if last else end - 2
+    cdef bint starts[256]
+    cdef int extra
     if begin < 3 or end < begin or end + 2 > buf.shape[0]:
         raise ValueError("scan_text needs three bytes before the piece and two after it")
+    memcpy(starts, _FIELD_START, sizeof(starts))
+    for extra in extra_starts:
+        starts[extra] = True
     p = &buf[0]
     with nogil:
         if zeros:
@@ -591,7 +600,7 @@ def scan_text(const unsigned char[::1] buf, Py_ssize_t begin, Py_ssize_t end,
                 # 256 bytes at a time: the cheap superset, then exactly if it hits.
                 stop = t + 256 if judged - t > 256 else judged
                 if _maybe_odd(p, t, stop):
-                    hidden = _odd_fields(p, t, stop)
+                    hidden = _odd_fields(p, t, stop, starts)
                 t = stop
         if max_line >= 0 and end > begin:
             hit = <const unsigned char *>memchr(p + begin, 10, end - begin)

@@ -424,6 +424,8 @@ def _scan_bytes(table, zeros, max_line):
     from ._extensions import _layout
 
     opener = _OPENERS.get(table.compression, open)
+    # A field also begins after the file's own separator, whatever it is.
+    separator = (table.sep or "").encode(table.encoding, errors="ignore")
     # [previous piece's last 3 bytes][piece][2 bytes of lookahead]: no copy
     # of the piece to see a field whole across two pieces.
     buf = bytearray(3 + _SCAN_PIECE + 2)
@@ -436,7 +438,8 @@ def _scan_bytes(table, zeros, max_line):
             while got:
                 buf[3 + got:5 + got] = b"\n\n"
                 seen, newlines, run = _layout.scan_text(buf, 3, 3 + got, run, max_line,
-                                                        zeros and not hidden, False)
+                                                        zeros and not hidden, False,
+                                                        separator)
                 hidden = hidden or seen
                 number += newlines
                 if max_line >= 0 and run > max_line:
@@ -447,10 +450,17 @@ def _scan_bytes(table, zeros, max_line):
                 got = f.readinto(view[3:3 + _SCAN_PIECE])
             if zeros and not hidden:  # the file's last two bytes, before its end
                 buf[3:5] = b"\n\n"
-                hidden = _layout.scan_text(buf, 3, 3, 0, -1, True, True)[0]
+                hidden = _layout.scan_text(buf, 3, 3, 0, -1, True, True, separator)[0]
     finally:
         view.release()
     return hidden, None
+
+
+def _ascii_compatible(encoding):
+    """Whether ``encoding`` writes digits, signs, separators and line ends as ASCII bytes."""
+    probe = "0123456789+-.,;:|\t \"'\r\n#"
+    encoded = probe.encode(encoding)
+    return encoded.endswith(probe.encode("ascii")) and len(encoded) - len(probe) <= 3  # a BOM
 
 
 def _may_hide_zeros(table):
@@ -459,7 +469,10 @@ def _may_hide_zeros(table):
     cached = getattr(table, "_hidden_zeros", None)
     if cached is not None:
         return cached
-    found, _ = _scan_bytes(table, zeros=True, max_line=-1)
+    # The scan reads bytes as ASCII: in another encoding (UTF-16, UTF-32) it
+    # would miss them, so every id is then judged as text.
+    found = (not _ascii_compatible(table.encoding)
+             or _scan_bytes(table, zeros=True, max_line=-1)[0])
     table._hidden_zeros = found
     return found
 

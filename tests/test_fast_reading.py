@@ -46,6 +46,8 @@ def long_line_oracle(data, max_line):
 class RawFile:
     """What the scans read of a ``_DelimitedFile`` (which would sniff the bytes as text)."""
 
+    sep, encoding = ",", "utf-8"
+
     def __init__(self, path, compressed):
         self.path, self.where = str(path), repr(str(path))
         self.compression = "gzip" if compressed else None
@@ -99,6 +101,47 @@ def test_scan_text_checks_its_margins():
     # "-0" then "." in the next piece: no hit before the next piece is seen.
     assert scan_text(bytearray(b"\n\n\n,-0\n\n"), 3, 6, 0, -1, True, False)[0] is False
     assert scan_text(bytearray(b"\n\n\n,-0\n\n"), 3, 6, 0, -1, True, True)[0] is True
+
+
+ODD_SEPARATORS = ["#", "/", "~", "^", "!", "=", "&", "*", "@", "\x1f"]
+
+
+@pytest.mark.parametrize("engine", ["pyarrow", "pandas"])
+def test_ids_written_like_007_are_seen_after_any_separator(tmp_path, engine):
+    # Found by an adversarial pass: after a separator outside the scan's own
+    # set, "007" and "+7" were read as the integer 7 (merged with "7").
+    pytest.importorskip(engine)
+    from mfcy.datasets import load_ratings
+
+    # No odd field at a line's start: the scan must see them after the separator.
+    lines = [("1", "007", "4"), ("1", "7", "2"), ("2", "+7", "5"), ("2", "7", "1")]
+    expected = load_ratings(_write(tmp_path / "comma.csv", ",", lines), engine=engine)
+    assert expected["item"].tolist() == ["007", "7", "+7", "7"]
+    for n, sep in enumerate(ODD_SEPARATORS):
+        got = load_ratings(_write(tmp_path / f"odd{n}.txt", sep, lines), sep=sep, engine=engine)
+        assert got["item"].tolist() == expected["item"].tolist(), sep
+        assert got["user"].tolist() == expected["user"].tolist(), sep
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+@pytest.mark.parametrize("engine", ["pyarrow", "pandas"])
+def test_ids_written_like_007_are_seen_in_any_encoding(tmp_path, encoding, engine):
+    pytest.importorskip(engine)
+    from mfcy.datasets import load_ratings
+
+    lines = [("1", "007", "4"), ("1", "7", "2"), ("2", "+7", "5")]
+    expected = load_ratings(_write(tmp_path / "utf8.csv", ",", lines), engine=engine)
+    got = load_ratings(_write(tmp_path / "other.csv", ",", lines, encoding), encoding=encoding,
+                       engine=engine)
+    assert got["item"].tolist() == expected["item"].tolist() == ["007", "7", "+7"]
+    assert got["rating"].tolist() == [4.0, 2.0, 5.0]
+
+
+def _write(path, sep, lines, encoding="utf-8"):
+    text = sep.join(("user", "item", "rating")) + "\n" + "".join(
+        sep.join(line) + "\n" for line in lines)
+    path.write_bytes(text.encode(encoding))
+    return path
 
 
 def unique_oracle(ids):
