@@ -456,6 +456,16 @@ def _scan_bytes(table, zeros, max_line):
     return hidden, None
 
 
+def _contains_byte(table, byte):
+    """Whether the (decompressed) bytes of ``table``'s file contain ``byte``."""
+    opener = _OPENERS.get(table.compression, open)
+    with opener(table.path, "rb") as f:
+        while piece := f.read(_SCAN_PIECE):
+            if byte in piece:
+                return True
+    return False
+
+
 def _ascii_compatible(encoding):
     """Whether ``encoding`` writes digits, signs, separators and line ends as ASCII bytes."""
     probe = "0123456789+-.,;:|\t \"'\r\n#"
@@ -490,7 +500,7 @@ def _text_ids(codes, texts, role, fail, keep_text):
     texts = np.asarray(texts, dtype=object)
     codes = np.asarray(codes)
     if len(texts) and len(set(texts.tolist())) != len(texts):
-        # pyarrow's texts keep the spaces pandas skips: merge what then coincides.
+        # Texts that coincide once pandas' skipped spaces are gone: one id.
         inverse, texts = pd.factorize(texts)
         codes = inverse[codes]
         texts = np.asarray(texts, dtype=object)

@@ -266,7 +266,7 @@ def _plain_length(ints):
     return digits + (ints < 0)
 
 
-def _arrow_ids(column, string_ids):
+def _arrow_ids(column, string_ids, table):
     """A text id column: an int64 array when every id is an integer written plainly
     (cast and checked in bulk, as the pandas path's rule), else (codes, texts)."""
     import pyarrow as pa
@@ -286,10 +286,18 @@ def _arrow_ids(column, string_ids):
                 return ints
             del ints
         del trimmed
-    # pandas' skipinitialspace: spaces after a separator are not part of an id
-    # (_text_ids merges the texts that then coincide).
     codes, texts = _dictionary_parts(pc.dictionary_encode(column))
-    return codes, np.array([t.lstrip(" ") for t in texts.tolist()], dtype=object)
+    texts = texts.tolist()
+    if any(t.startswith(" ") for t in texts):
+        # pandas' skipinitialspace: the spaces after a separator are not part
+        # of an id, but those inside quotes are (" b" is not b), which pyarrow's
+        # values no longer tell apart: a file with quotes is the pandas path's.
+        from ._ratings_file import _contains_byte
+
+        if _contains_byte(table, b'"'):
+            raise _Refused
+        texts = [t.lstrip(" ") for t in texts]  # _text_ids merges what then coincides
+    return codes, np.array(texts, dtype=object)
 
 
 #: pyarrow's complaint about an integer id that int32 cannot hold.
@@ -431,7 +439,7 @@ def _read_csv_arrow(table, header, positions, string_ids, decide_integers=False)
         if as_int:
             parts.append(column.to_numpy().astype(np.int64, copy=False))
         else:
-            parts.append(_arrow_ids(column, string_ids and not decide_integers))
+            parts.append(_arrow_ids(column, string_ids and not decide_integers, table))
         data = data.drop_columns([names[position]])
         del column
     ratings = data.column(names[positions[2]])

@@ -137,6 +137,20 @@ def test_ids_written_like_007_are_seen_in_any_encoding(tmp_path, encoding, engin
     assert got["rating"].tolist() == [4.0, 2.0, 5.0]
 
 
+def test_a_quoted_leading_space_is_part_of_the_id_with_both_engines(tmp_path):
+    # Found by an adversarial pass: pyarrow's reader merged the quoted " b"
+    # with b; pandas (skipinitialspace) drops only the spaces outside quotes.
+    pytest.importorskip("pyarrow")
+    from mfcy.datasets import load_ratings
+
+    path = tmp_path / "q.csv"
+    path.write_text('a,x,3\na," b",5\nb, b,6\nb,b,1\nc," 7",2\n')
+    for engine in ("pyarrow", "pandas"):
+        got = load_ratings(path, engine=engine)
+        assert got["item"].tolist() == ["x", " b", "b", "b", " 7"], engine
+        assert got["rating"].tolist() == [3.0, 5.0, 6.0, 1.0, 2.0], engine
+
+
 def _write(path, sep, lines, encoding="utf-8"):
     text = sep.join(("user", "item", "rating")) + "\n" + "".join(
         sep.join(line) + "\n" for line in lines)
