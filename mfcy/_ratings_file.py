@@ -218,8 +218,10 @@ class _DelimitedFile:
                        skipinitialspace=True)
         wanted = list(range(len(self.fields))) if positions is None else list(positions)
         if doubled:
-            # Only the real fields: a line with extra fields goes unnoticed here.
-            options["usecols"] = [2 * p for p in wanted]
+            # Every field and the empty one inside each "::", so that a line
+            # with more fields than the first, or a lone ":" inside a field
+            # ("4:5"), is an error, not a field cut short.
+            options["names"] = list(range(2 * len(self.fields) - 1))
             if isinstance(dtype, dict):
                 dtype = {2 * p: t for p, t in dtype.items()}
         else:
@@ -234,7 +236,7 @@ class _DelimitedFile:
         except pd.errors.EmptyDataError:
             frame = None
         except pd.errors.ParserError as exc:
-            raise _parser_error(exc, self.where) from None
+            raise _parser_error(exc, self.where, doubled) from None
         except UnicodeDecodeError as exc:
             raise RatingsFileError(f"{self.where} is not {self.encoding_name} text "
                                    f"({exc.reason}); pass another encoding") from None
@@ -243,30 +245,18 @@ class _DelimitedFile:
         if frame is None or len(frame) == 0:
             raise RatingsFileError(f"{self.where} has a header but no data lines")
         if doubled:
-            if list(frame.columns) != options["usecols"]:
-                # pandas picks other columns when the first data line has fewer
-                # fields than usecols asks for: name that line instead.
-                raise self._short_line(max(wanted) + 1)
-            frame.columns = [c // 2 for c in frame.columns]
+            # (A short line's missing fields are empty too: its rating is missing.)
+            gaps = frame[options["names"][1::2]]
+            lone = (gaps != "").any(axis=1).to_numpy()
+            if lone.any():
+                raise self.error(int(np.flatnonzero(lone)[0]),
+                                 "a lone ':' inside a field (the fields are separated "
+                                 "by '::')")
+            frame = frame[[2 * p for p in wanted]]
+            frame.columns = wanted
         elif positions is not None:
             frame = frame[wanted]
         return frame
-
-    def _short_line(self, needed):
-        """A :class:`RatingsFileError` for the first data line of fewer than ``needed``
-        ``::``-separated fields."""
-        with self._open() as f:
-            for number, line in enumerate(f, start=1):
-                if number <= self.skip_lines or _is_blank(line, ":"):
-                    continue
-                saw = len(line.rstrip("\r\n").split("::"))
-                if saw < needed:
-                    return RatingsFileError(f"{self.where}, line {number}: {saw} fields where "
-                                            f"the first line has {len(self.fields)}",
-                                            line=number)
-        # pandas saw one (e.g. after quotes or lone carriage returns) that a plain split does not.
-        return RatingsFileError(f"{self.where} is malformed: a line has fewer than {needed} "
-                                "fields")
 
     def line_of_row(self, row):
         """The file line number of data row ``row`` (after :meth:`read`)."""
@@ -553,13 +543,19 @@ def _integer_ids(texts, role):
                   "(ids such as '001' and '1' stay two different ids)")
 
 
-def _parser_error(exc, where):
+def _parser_error(exc, where, doubled=False):
+    """``doubled``: the file's separator is ``::``, read as ``:`` (pandas counts those fields)."""
     import re
 
     message = str(exc)
     found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
     if found:
         expected, line, saw = map(int, found.groups())
+        if doubled:
+            return RatingsFileError(
+                f"{where}, line {line}: more ':' than the first line has (a lone ':' inside "
+                f"a field, or more than its {(expected + 1) // 2} '::'-separated fields)",
+                line=line)
         return RatingsFileError(f"{where}, line {line}: {saw} fields where the first line "
                                 f"has {expected}", line=line)
     return RatingsFileError(f"{where} is malformed: {message.strip()}")

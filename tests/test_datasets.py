@@ -185,8 +185,17 @@ MALFORMED = [
     # read other columns (a KeyError or AttributeError escaped); an integral
     # float id beyond int64 was cast to garbage (a RuntimeWarning); such ids
     # ("1e20", "2.5") are now text, kept as written (test_ids_are_read_losslessly).
-    ("user::item::rating\n0::0\n0::0::1\n", 2, "2 fields where the first line has 3"),
-    ("user::item::rating\n0::\n0::0::1\n", 2, "2 fields where the first line has 3"),
+    ("user::item::rating\n0::0\n0::0::1\n", 2, r"no rating \(an empty or missing field\)"),
+    ("user::item::rating\n0::\n0::0::1\n", 2, r"no rating \(an empty or missing field\)"),
+    # Found by an adversarial pass: a lone ":" inside a field of a "::" file
+    # cut the field short ("4:5" was the rating 4).
+    ("1::7::3\n1::8::4:5\n2::9::2\n", 2, "more ':' than the first line has"),
+    ("1::7::3::100\n1::8:9::4::200\n", 2, "more ':' than the first line has"),
+    ("1::7::3::100\n1::8::4:5::200\n", 2, "more ':' than the first line has"),
+    ("1::7::3::100\n1::8::4::200::9\n", 2, r"more ':' than the first line has \(a lone ':' "
+                                            r"inside a field, or more than its 4 "
+                                            r"'::'-separated fields\)"),
+    ("1::7::3::100\n1::8:4::200\n", 2, "a lone ':' inside a field"),
 ]
 
 
