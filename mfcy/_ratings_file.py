@@ -117,7 +117,7 @@ class _DelimitedFile:
 
     def __init__(self, path, sep=None, encoding="utf-8", what="ratings file"):
         path = os.fspath(path)
-        self.path, self.where = path, repr(path)
+        self.path, self.where, self.what = path, repr(path), what
         #: The encoding as the user named it (for messages).
         self.encoding_name = encoding
         # Excel's "CSV UTF-8" starts with a byte-order mark: read as plain
@@ -391,8 +391,11 @@ def _refuse_long_lines(table):
     if number is None:
         table._hidden_zeros = hidden
         return
+    one = ("a pairs file has one short (user, item) line per pair"
+           if getattr(table, "what", "") == "pairs file" else
+           "a ratings file has one short (user, item, rating) line per rating")
     raise RatingsFileError(f"{table.where}, line {number}: longer than {_MAX_LINE:,} bytes; "
-                           "a ratings file has one short (user, item, rating) line per rating",
+                           f"{one}",
                            line=number)
 
 
@@ -539,8 +542,15 @@ def _integer_ids(texts, role):
             except OverflowError:
                 pass
         odd = str(max(values, key=abs))
-    return None, (f"{role} ids kept as text: {odd!r} is not an integer written plainly "
+    return None, (f"{role} ids kept as text: {shown(odd)} is not an integer written plainly "
                   "(ids such as '001' and '1' stay two different ids)")
+
+
+def shown(text, limit=60):
+    """``repr(text)``, cut to about ``limit`` characters: a field echoed in a message
+    (a 10 MB field is not a one-line message)."""
+    text = str(text)
+    return repr(text) if len(text) <= limit else repr(text[:limit - 3]) + "..."
 
 
 def _parser_error(exc, where, doubled=False):
@@ -571,7 +581,7 @@ def _file_ratings(column, fail):
         if len(bad):
             text = str(values[bad[0]]).strip()
             raise fail(int(bad[0]), "no rating (an empty or missing field)" if not text else
-                       f"rating {text!r} is not a number")
+                       f"rating {shown(text)} is not a number")
         values = numbers
     values = values.astype(np.float64, copy=False)
     finite = np.isfinite(values)

@@ -124,6 +124,8 @@ def _ids_from_text(values, known, what, error=None):
     import numpy as np
     import pandas as pd
 
+    from ._ratings_file import shown
+
     series = pd.Series(values, dtype=str)
     if known.dtype.kind in "US":
         return series.to_numpy(dtype=str)  # text ids match exactly
@@ -132,11 +134,17 @@ def _ids_from_text(values, known, what, error=None):
         return series.to_numpy().astype(known.dtype)
     except (ValueError, OverflowError, TypeError):
         pass
-    numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
-    bad = np.flatnonzero(np.isnan(numbers) | (numbers != np.round(numbers)))
-    row = int(bad[0]) if len(bad) else 0
-    message = (f"{what} {series.iloc[row]!r} is not an integer, but the model's {what}s are "
-               "integers")
+    plain = series.str.fullmatch(r"[+-]?[0-9]+").to_numpy(dtype=bool)
+    if not plain.all():
+        row = int(np.flatnonzero(~plain)[0])
+        message = (f"{what} {shown(series.iloc[row])} is not an integer, but the model's "
+                   f"{what}s are integers")
+    else:  # integers the model's id type cannot hold
+        limits = np.iinfo(known.dtype)
+        row = next(j for j, text in enumerate(series.tolist())
+                   if not limits.min <= int(text) <= limits.max)
+        message = (f"{what} {shown(series.iloc[row])} is outside the range of the model's "
+                   f"{what}s ({known.dtype} integers): no such id can be in the model")
     if error is not None:
         raise error(row, message)
     raise UsageError(message)
@@ -365,9 +373,10 @@ def _fit_model(args, cls, epochs, early_stopping):
 
 def _read_pairs(args, model):
     """The pairs file as text columns, its user and item positions, and its layout."""
-    from ._ratings_file import _DelimitedFile, _resolve_positions, _role_of
+    from ._ratings_file import _DelimitedFile, _refuse_long_lines, _resolve_positions, _role_of
 
     table = _DelimitedFile(args.pairs, sep=args.sep, what="pairs file")
+    _refuse_long_lines(table)  # before pandas tokenizes a gigantic line whole
     fields = table.fields
     if len(fields) < 2:
         raise UsageError(f"{table.where}, line {table.first_number}: {len(fields)} field(s); "

@@ -123,3 +123,39 @@ def test_an_interrupt_while_reading_says_nothing_was_saved(tmp_path, monkeypatch
         assert main(["fit", str(ratings_file(tmp_path / "r.csv"))]) == 130
     assert err.getvalue() == (f"mfcy: interrupted while reading {tmp_path / 'r.csv'}: no model "
                               "fitted or saved\n")
+
+
+def test_predict_names_the_bad_line_and_refuses_long_lines(tmp_path, monkeypatch):
+    # Found by an adversarial pass: an id that is not an integer written
+    # plainly ("7.0") was blamed on line 1; a pairs file had no long-line
+    # guard (pandas tokenized a 60 MB line whole, ~9 bytes a byte) and a long
+    # field was echoed whole in the "one line" of the error.
+    from mfcy import _ratings_file
+
+    model = tmp_path / "m.npz"
+    assert run(["fit", ratings_file(tmp_path / "r.csv"), "--epochs", 1, "--factors", 2,
+                "--model", model])[0] == 0
+    for bad, message in (("7.0", "item id '7.0' is not an integer"),
+                         ("1e3", "item id '1e3' is not an integer"),
+                         ("9223372036854775808", "item id '9223372036854775808' is outside "
+                                                 "the range of the model's item ids (int64")):
+        (tmp_path / "p.csv").write_text(f"1,2\n3,4\n2,{bad}\n")
+        status, _, err = run(["predict", model, tmp_path / "p.csv"])
+        assert status == 2 and "line 3: " + message in err, err
+    status, _, err = run(["recommend", model, "--user", "99999999999999999999"])
+    assert status == 2 and "is outside the range of the model's user ids" in err, err
+    (tmp_path / "long.csv").write_text("1,2\n1," + "9" * 5000 + "x\n")
+    status, _, err = run(["predict", model, tmp_path / "long.csv"])
+    assert status == 2 and "line 2: item id '999" in err and "'... is not an integer" in err, err
+    assert len(err) < 300, err
+    monkeypatch.setattr(_ratings_file, "_MAX_LINE", 1000)
+    status, _, err = run(["predict", model, tmp_path / "long.csv"])
+    assert status == 2, err
+    assert "line 2: longer than 1,000 bytes; a pairs file has one short (user, item) line" in err
+
+
+def test_a_long_rating_field_is_shown_cut_short(tmp_path):
+    (tmp_path / "r.csv").write_text("1,2,3\n1,3," + "x" * 100000 + "\n")
+    status, _, err = run(["fit", tmp_path / "r.csv"])
+    assert status == 2 and "rating 'xxx" in err and "is not a number" in err, err
+    assert len(err) < 300, err
