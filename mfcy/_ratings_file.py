@@ -16,6 +16,7 @@ import csv
 import gzip
 import lzma
 import os
+import warnings
 import zlib
 
 import numpy as np
@@ -232,7 +233,12 @@ class _DelimitedFile:
         if dtype is not None:
             options["dtype"] = dtype
         try:
-            frame = pd.read_csv(self.path, **options)
+            with warnings.catch_warnings():
+                # A column of integers that turn into text late in a large file
+                # is read in chunks of two types; the ids are then decided as
+                # text (_text_ids), which is right: pandas' advice is noise.
+                warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+                frame = pd.read_csv(self.path, **options)
         except pd.errors.EmptyDataError:
             frame = None
         except pd.errors.ParserError as exc:
