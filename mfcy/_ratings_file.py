@@ -390,12 +390,15 @@ def _refuse_long_lines(table):
     never held whole. The same pass answers :func:`_may_hide_zeros` (cached
     on ``table``): the pandas path asks both of the same bytes.
     """
+    if getattr(table, "_lines_checked", False):
+        return
     try:
         hidden, number = _scan_bytes(table, zeros=True, max_line=_MAX_LINE)
     except (OSError, EOFError, zlib.error, lzma.LZMAError):
         return  # a damaged file: the parser that follows names the problem
     if number is None:
         table._hidden_zeros = hidden
+        table._lines_checked = True
         return
     one = ("a pairs file has one short (user, item) line per pair"
            if getattr(table, "what", "") == "pairs file" else

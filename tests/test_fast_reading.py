@@ -151,6 +151,20 @@ def test_a_quoted_leading_space_is_part_of_the_id_with_both_engines(tmp_path):
         assert got["rating"].tolist() == [3.0, 5.0, 6.0, 1.0, 2.0], engine
 
 
+def test_both_engines_refuse_the_same_long_lines(tmp_path, monkeypatch):
+    # Found by an adversarial pass: pyarrow's reader took a line of one to two
+    # of its blocks (16-32 MiB) that the pandas path refuses.
+    pytest.importorskip("pyarrow")
+    from mfcy.datasets import load_ratings
+
+    monkeypatch.setattr(_ratings_file, "_MAX_LINE", 1000)
+    path = tmp_path / "long.csv"
+    path.write_text("1,7,3\n" * 3 + "1," + "a" * 5000 + ",4\n" + "1,7,3\n" * 3)
+    for engine in ("pyarrow", "pandas"):
+        with pytest.raises(RatingsFileError, match="line 4: longer than 1,000 bytes"):
+            load_ratings(path, engine=engine)
+
+
 def _write(path, sep, lines, encoding="utf-8"):
     text = sep.join(("user", "item", "rating")) + "\n" + "".join(
         sep.join(line) + "\n" for line in lines)
