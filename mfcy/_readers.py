@@ -116,9 +116,13 @@ def read_columnar(path, kind, columns, string_ids):
     pa = import_pyarrow("Parquet files" if kind == "parquet" else "Arrow/Feather files")
     import pyarrow.dataset as ds
 
+    unified = None
     try:
         if kind == "parquet":
             dataset = ds.dataset(path, format="parquet")
+            unified = _unified_schema(dataset)
+            if unified is not None:
+                dataset = ds.dataset(path, format="parquet", schema=unified)
         elif _is_feather_v1(path):
             import pyarrow.feather as feather
 
@@ -140,7 +144,7 @@ def read_columnar(path, kind, columns, string_ids):
         # distinct texts, never a string per rating in memory (a column of
         # 10^8 "user:000123" is 1.5 GB as strings, 0.4 GB as codes).
         try:
-            dataset = ds.dataset(path, format=ds.ParquetFileFormat(
+            dataset = ds.dataset(path, schema=unified, format=ds.ParquetFileFormat(
                 read_options=ds.ParquetReadOptions(dictionary_columns=text)))
         except (pa.ArrowException, OSError) as exc:
             raise _error(f"{where} cannot be read as {kind} ({exc})") from None
@@ -157,6 +161,26 @@ def read_columnar(path, kind, columns, string_ids):
         table = table.drop_columns([name]) if name not in wanted[2:] else table
     out["rating"] = _columnar_ratings(table.column(wanted[2]), wanted[2], where)
     return out
+
+
+def _unified_schema(dataset):
+    """The schema that holds every file's columns, when the files of a directory differ.
+
+    A dataset takes its first file's schema and casts the others to it: float32
+    ratings there would round a later file's float64 ratings, int32 ids refuse
+    a later file's larger ones. Widened instead (int32 and int64: int64;
+    float32 and float64: float64). None when the files agree, or when no
+    schema holds them all (the read then says which values do not fit).
+    """
+    import pyarrow as pa
+
+    schemas = [fragment.physical_schema for fragment in dataset.get_fragments()]
+    if all(schema.equals(schemas[0]) for schema in schemas[1:]):
+        return None
+    try:
+        return pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowException, TypeError):
+        return None
 
 
 def _first_null(column):

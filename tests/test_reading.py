@@ -401,3 +401,33 @@ def test_the_plain_length_of_integers_is_that_of_their_text():
                              rng.integers(-2**63, 2**63 - 1, 10_000, dtype=np.int64)
                              // rng.integers(1, 10**18, 10_000)])
     assert _plain_length(values).tolist() == [len(str(int(v))) for v in values]
+
+
+def test_a_parquet_directory_of_files_with_other_types_is_read_at_the_widest(tmp_path):
+    # Found by an adversarial pass: the dataset took the first file's schema,
+    # so its float32 ratings rounded a later file's float64 ratings (3.1 became
+    # 3.0999999) and its int32 ids refused a later file's int64 ones.
+    directory = tmp_path / "ratings"
+    directory.mkdir()
+    pq.write_table(pa.table({"user": pa.array([1, 2], pa.int32()),
+                             "item": pa.array([1, 2], pa.int32()),
+                             "rating": pa.array([3.5, 4.0], pa.float32())}),
+                   directory / "part-0.parquet")
+    pq.write_table(pa.table({"user": pa.array([3, 2**40], pa.int64()),
+                             "item": pa.array([1, 5], pa.int64()),
+                             "rating": pa.array([3.1, 4.7], pa.float64())}),
+                   directory / "part-1.parquet")
+    frame = load_ratings(directory)
+    assert frame["user"].tolist() == [1, 2, 3, 2**40]
+    assert frame["item"].tolist() == [1, 2, 1, 5]
+    assert frame["rating"].tolist() == [3.5, 4.0, 3.1, 4.7]
+    # Text ids written once as strings, once as a pandas Categorical (Arrow
+    # dictionary), in either order.
+    for order, (first, second) in enumerate([("str", "cat"), ("cat", "str")]):
+        directory = tmp_path / f"text{order}"
+        directory.mkdir()
+        for n, (kind, users) in enumerate([(first, ["a", "b"]), (second, ["c", "a"])]):
+            column = pd.Categorical(users) if kind == "cat" else users
+            pd.DataFrame({"user": column, "item": [1, 2], "rating": [3.0, 4.0]}).to_parquet(
+                directory / f"part-{n}.parquet")
+        assert load_ratings(directory)["user"].tolist() == ["a", "b", "c", "a"]
