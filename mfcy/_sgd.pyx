@@ -138,9 +138,9 @@ cdef enum:
     PREFETCH_MIN_BYTES = 2 * 1024 * 1024
 
 
-# mfcy_select_isa's levels, by the names MFCY_ISA and _set_vector_isa take, and
-# the names vector_isa() reports.
-_ISA_LEVELS = {"baseline": 0, "avx2": 1, "avx512": 2, "auto": 2}
+# mfcy_select_isa's levels, by the names MFCY_ISA and _set_vector_isa take (the
+# names vector_isa() and mfcy.build_info() report too), and those names.
+_ISA_LEVELS = {"baseline": 0, "avx2": 1, "avx512": 2, "auto": 2, "avx2+fma": 1, "avx512f": 2}
 _ISA_NAMES = ("baseline", "avx2+fma", "avx512f")
 
 
@@ -157,8 +157,9 @@ def _set_vector_isa(name, avx512_min_k=None):
     """
     want = str(name).strip().lower()
     if want not in _ISA_LEVELS:
-        raise ValueError(f"the instruction set must be auto, baseline, avx2 or avx512, "
-                         f"not {name!r}")
+        raise ValueError(f"the instruction set must be auto, baseline, avx2 (or avx2+fma) or "
+                         f"avx512 (or avx512f), not {name!r}")
+    want = {"avx2+fma": "avx2", "avx512f": "avx512"}.get(want, want)
     if want == "avx2" and not mfcy_cpu_has_avx2():
         raise ValueError("AVX2+FMA was asked for, but this CPU (or build) does not have it")
     if want == "avx512" and not mfcy_cpu_has_avx512():

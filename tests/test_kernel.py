@@ -310,7 +310,7 @@ def test_kernel_is_a_compiled_extension():
 
 def test_vector_isa_can_be_chosen(vector_isa):
     assert _sgd.vector_isa() == _NAMES[vector_isa]
-    with pytest.raises(ValueError, match="auto, baseline, avx2 or avx512"):
+    with pytest.raises(ValueError, match=r"auto, baseline, avx2 \(or avx2\+fma\) or avx512 \(or avx512f\)"):
         _sgd._set_vector_isa("avx1024")
     with pytest.raises(ValueError, match="avx512_min_k"):
         _sgd._set_vector_isa(vector_isa, avx512_min_k=-1)
@@ -356,6 +356,8 @@ def _small_fit_problem(rng):
 
 @pytest.mark.parametrize("value,expected", [("baseline", "baseline"), (" BASELINE ", "baseline"),
                                             ("avx2", "avx2+fma"), ("avx512", "avx512f"),
+                                            # build_info()'s names of the copies too
+                                            ("avx2+fma", "avx2+fma"), ("AVX512F", "avx512f"),
                                             ("", None), ("auto", None)])
 def test_mfcy_isa_environment_variable(value, expected, tmp_path):
     import os
