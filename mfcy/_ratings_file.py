@@ -46,6 +46,12 @@ _MAX_SNIFFED_LINE = 1 << 20
 #: The same limit as pyarrow's reader (its block size).
 _MAX_LINE = 1 << 24
 
+#: The most fields a line may have. A ratings file has a few columns (user,
+#: item, rating, a timestamp...); pandas parses every field of every line (to
+#: catch a line with more than the first), about 40 bytes of memory a byte of
+#: file for a file of short fields, so a wide file is refused before that.
+_MAX_FIELDS = 1000
+
 
 def _compression(path):
     """Compression by content (magic bytes), not by the file's name."""
@@ -146,6 +152,12 @@ class _DelimitedFile:
         self.first_text = first
         #: The fields of the first non-blank line (a quoted separator is part of its field).
         self.fields = _fields(first, sep)
+        if len(self.fields) > _MAX_FIELDS:
+            raise RatingsFileError(
+                f"{self.where}, line {self.first_number}: {len(self.fields):,} fields; a {what} "
+                f"has a few columns, one {'pair' if what == 'pairs file' else 'rating'} a line "
+                f"(at most {_MAX_FIELDS:,} fields: a matrix of users x items must be written "
+                "as (user, item, rating) lines)", line=self.first_number)
         #: (number, fields) of the second non-blank line, or None.
         self.second = (lines[1][0], _fields(lines[1][1], sep)) if len(lines) > 1 else None
         self.skip_lines = None

@@ -196,6 +196,10 @@ MALFORMED = [
                                             r"inside a field, or more than its 4 "
                                             r"'::'-separated fields\)"),
     ("1::7::3::100\n1::8:4::200\n", 2, "a lone ':' inside a field"),
+    # Found by an adversarial pass: pandas parses every field of every line,
+    # ~40 bytes a byte of such a file, before an error in its last line.
+    ("\n1,2,3," + ",".join(["0"] * 1000) + "\n", 2, "1,003 fields; a ratings file has a few "
+                                                   "columns"),
 ]
 
 
