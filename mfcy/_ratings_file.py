@@ -53,6 +53,25 @@ _MAX_LINE = 1 << 24
 _MAX_FIELDS = 1000
 
 
+def refuse_unseekable(path, what):
+    """A :class:`RatingsFileError` for a pipe, a FIFO or a terminal (``/dev/stdin``).
+
+    A file is read more than once (its first lines sniffed, then scanned, then
+    parsed): from a pipe each read would take bytes the next never sees.
+    """
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # not there: the caller says so
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISBLK(mode)
+            or os.fspath(path) == os.devnull):
+        raise RatingsFileError(f"{os.fspath(path)!r} is not a regular file (a pipe or a "
+                               f"terminal?): a {what} is read more than once; save it to a "
+                               "file first")
+
+
 def _compression(path):
     """Compression by content (magic bytes), not by the file's name."""
     with open(path, "rb") as f:
@@ -138,6 +157,7 @@ class _DelimitedFile:
             raise FileNotFoundError(f"{what} {path!r} does not exist")
         if os.path.isdir(path):
             raise RatingsFileError(f"{path!r} is a directory, not a {what}")
+        refuse_unseekable(path, what)
         self.compression = _compression(path)
         lines = self._first_lines(2)
         if not lines:

@@ -218,7 +218,9 @@ def _read_ratings(path, *, sep=None, columns=None, header=None, string_ids=False
     if engine not in (None, "pyarrow", "pandas"):
         raise ValueError(f"engine must be 'pyarrow', 'pandas' or None, got {engine!r}")
     from . import _readers
+    from ._ratings_file import refuse_unseekable
 
+    refuse_unseekable(path, "ratings file")
     kind = _readers.columnar_kind(path)
     if kind is not None:
         report = _ReadReport(kind)

@@ -254,3 +254,18 @@ def test_loaded_frame_fits_like_pairs(tmp_path):
     b = MatrixFactorization(n_factors=3, n_epochs=3, random_state=0, n_threads=1).fit(
         frame[["user", "item"]].to_numpy(), frame["rating"].to_numpy())
     np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
+
+
+def test_a_pipe_is_refused_with_a_clear_error(tmp_path):
+    # Found by an adversarial pass: a FIFO (or `cat f | mfcy fit /dev/stdin`) was
+    # read several times, each read eating bytes, and the error was about a
+    # "header but no data lines" or a short first line.
+    # (The refusal must not open the FIFO: that would wait for a writer forever.)
+    import os
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this platform")
+    fifo = tmp_path / "ratings.fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(RatingsFileError, match="is not a regular file .* save it to a file"):
+        load_ratings(fifo)
