@@ -301,12 +301,16 @@ class _DelimitedFile:
         sep = ":" if self.sep == "::" else self.sep
         with self._open() as f:
             seen = -1
+            inside = False  # in a quoted field that goes on past a line end
             for number, line in enumerate(f, start=1):
-                if number <= self.skip_lines or _is_blank(line, sep):
-                    continue
-                seen += 1
-                if seen == row:
-                    return number
+                if not inside:
+                    if number <= self.skip_lines or _is_blank(line, sep):
+                        continue
+                    seen += 1
+                    if seen == row:
+                        return number
+                if line.count('"') % 2:
+                    inside = not inside
         return None  # pragma: no cover - the row exists
 
     def error(self, row, what):

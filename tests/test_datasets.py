@@ -200,6 +200,9 @@ MALFORMED = [
     # ~40 bytes a byte of such a file, before an error in its last line.
     ("\n1,2,3," + ",".join(["0"] * 1000) + "\n", 2, "1,003 fields; a ratings file has a few "
                                                    "columns"),
+    # A quoted field over two lines is one row (the line numbers were one short).
+    ('a,x,3\nb,"m\nl",4\nc,z,nan\n', 4, "rating 'nan' is not a number"),
+    ('a,"x ""y""",3\nb,"m\nl ""q""\n",4\nc,z,5\nd,z,\n', 6, "no rating"),
 ]
 
 
