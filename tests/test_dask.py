@@ -157,31 +157,24 @@ def kill_worker_at(two_workers, tmp_path):
         two_workers.unregister_worker_plugin(name)
 
 
-def test_a_killed_worker_resumes_from_the_checkpoint_bit_identical(two_workers, kill_worker_at,
-                                                                    rng):
-    frame = ratings_frame(rng)
-    params = dict(n_factors=4, n_epochs=5, n_blocks=4, random_state=11)
+@pytest.mark.parametrize("kill_at,blocks,every,lost_in,restart_after", [
     # Mid-epoch 4 (index 3), in the middle of a stratum.
-    kill_worker_at("mfcy-sgd-e3-s2-a1-")
-    with pytest.warns(RuntimeWarning, match="left the cluster in epoch 4; restarting from "
-                                            "the checkpoint after epoch 2"):
-        model = mfcy.dask.fit(two_workers, dd.from_pandas(frame, npartitions=2),
-                              MatrixFactorization(**params), checkpoint_every=2)
-    assert_same_model(model, local_fit(frame, 2, **params))
-
-
-def test_a_worker_killed_before_any_checkpoint_restarts_from_the_drawn_start(
-        two_workers, kill_worker_at, rng):
-    # The start is drawn block by block as it is sent out, never kept on the
-    # client: the restart draws it again from the generator's first state.
+    ("mfcy-sgd-e3-s2-a1-", 4, 2, 4, 2),
+    # Before any checkpoint: the start is drawn block by block as it is sent
+    # out, never kept on the client, so the restart draws it again from the
+    # generator's first state.
+    ("mfcy-sgd-e1-s1-a0-", 3, None, 2, 0),
+])
+def test_a_killed_worker_resumes_from_the_checkpoint_bit_identical(
+        two_workers, kill_worker_at, rng, kill_at, blocks, every, lost_in, restart_after):
     frame = ratings_frame(rng)
-    params = dict(n_factors=4, n_epochs=3, n_blocks=3, random_state=13)
-    kill_worker_at("mfcy-sgd-e1-s1-a0-")
-    with pytest.warns(RuntimeWarning, match="left the cluster in epoch 2; restarting from "
-                                            "the checkpoint after epoch 0"):
+    params = dict(n_factors=4, n_epochs=5, n_blocks=blocks, random_state=11)
+    kill_worker_at(kill_at)
+    with pytest.warns(RuntimeWarning, match=f"left the cluster in epoch {lost_in}; restarting "
+                                            f"from the checkpoint after epoch {restart_after}"):
         model = mfcy.dask.fit(two_workers, dd.from_pandas(frame, npartitions=2),
-                              MatrixFactorization(**params), checkpoint_every=None)
-    assert_same_model(model, local_fit(frame, 1, **params))
+                              MatrixFactorization(**params), checkpoint_every=every)
+    assert_same_model(model, local_fit(frame, 2, **params))
 
 
 def test_zero_epochs_give_the_start_of_the_local_fit(two_workers, rng):
