@@ -586,12 +586,14 @@ def scan_text(const unsigned char[::1] buf, Py_ssize_t begin, Py_ssize_t end,
     cdef const unsigned char *hit
     cdef Py_ssize_t judged = end if last else end - 2
     cdef bint starts[256]
-    cdef int extra
+    # Bytes as unsigned: a separator byte above 127 indexes the table, not before it.
+    cdef const unsigned char *extra = <const unsigned char *><const char *>extra_starts
+    cdef Py_ssize_t e
     if begin < 3 or end < begin or end + 2 > buf.shape[0]:
         raise ValueError("scan_text needs three bytes before the piece and two after it")
     memcpy(starts, _FIELD_START, sizeof(starts))
-    for extra in extra_starts:
-        starts[extra] = True
+    for e in range(len(extra_starts)):
+        starts[extra[e]] = True
     p = &buf[0]
     with nogil:
         if zeros:

@@ -463,7 +463,9 @@ def _scan_bytes(table, zeros, max_line):
 
     opener = _OPENERS.get(table.compression, open)
     # A field also begins after the file's own separator, whatever it is.
-    separator = (table.sep or "").encode(table.encoding, errors="ignore")
+    # (Encoded without a byte-order mark: "utf-8-sig" would prepend one.)
+    encoding = "utf-8" if table.encoding == "utf-8-sig" else table.encoding
+    separator = (table.sep or "").encode(encoding, errors="ignore")
     # [previous piece's last 3 bytes][piece][2 bytes of lookahead]: no copy
     # of the piece to see a field whole across two pieces.
     buf = bytearray(3 + _SCAN_PIECE + 2)

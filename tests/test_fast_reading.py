@@ -103,6 +103,14 @@ def test_scan_text_checks_its_margins():
     assert scan_text(bytearray(b"\n\n\n,-0\n\n"), 3, 6, 0, -1, True, True)[0] is True
 
 
+def test_scan_text_takes_separator_bytes_above_127():
+    # Found by UBSan: such a byte (a BOM's 0xEF) indexed the table at -17.
+    text = bytearray(b"\n\n\n1\xa7007\n\n")
+    assert scan_text(text, 3, len(text) - 2, 0, -1, True, True)[0] is False
+    assert scan_text(text, 3, len(text) - 2, 0, -1, True, True, b"\xa7")[0] is True
+    assert scan_text(text, 3, len(text) - 2, 0, -1, True, True, b"\xef\xbb\xbf")[0] is False
+
+
 ODD_SEPARATORS = ["#", "/", "~", "^", "!", "=", "&", "*", "@", "\x1f"]
 
 
