@@ -167,6 +167,11 @@ class _DelimitedFile:
             sep = next((s for s in _SEPARATORS if s in first), None)
         elif not isinstance(sep, str) or not sep:
             raise ValueError(f"sep must be a non-empty string, got {sep!r}")
+        elif sep != "::" and (len(sep) != 1 or not sep.isascii()):
+            # pandas' C parser splits on one ASCII byte and pyarrow's on one
+            # byte of UTF-8; "::" is read as ":" (see read).
+            raise ValueError(f"sep={sep!r}: a separator is one ASCII character (',', tab, "
+                             "';', '|', ' ', ...) or '::'; write the file with one of them")
         self.sep = sep
         #: The first non-blank line, as text.
         self.first_text = first

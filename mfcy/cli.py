@@ -522,7 +522,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 #: The library's parameter names in messages, as the command line spells them.
-_CLI_WORDS = (("pass sep=", "pass --sep"), ("pass header=False", "pass --no-header"),
+_CLI_WORDS = (("pass sep=", "pass --sep"), ("sep=", "--sep "),
+              ("pass header=False", "pass --no-header"),
               ("string_ids=True", "--string-ids"), ("pass another encoding",
                                                      "convert the file to UTF-8"))
 

@@ -126,8 +126,9 @@ def load_ratings(path, *, sep=None, columns=None, header=None, string_ids=False,
         A text file, a Parquet or Arrow/Feather file, or a directory of
         Parquet files.
     sep : str, optional
-        Field separator of a text file. By default the first of ``::``, tab,
-        ``,``, ``;``, ``|`` found on the first line, else runs of whitespace.
+        Field separator of a text file: one ASCII character, or ``::``. By
+        default the first of ``::``, tab, ``,``, ``;``, ``|`` found on the
+        first line, else runs of whitespace.
     columns : sequence of 3 str or int, optional
         The user, item and rating columns, by header (or schema) name or by
         0-based position. By default the columns whose names say so

@@ -265,6 +265,9 @@ ERRORS = [
     (["recommend", "int.npz", "--user", "abc"], "user id 'abc' is not an integer"),
     (["info", "garbage.npz"], "not an mfcy model file"),
     (["info", "truncated.npz"], "truncated or damaged"),
+    # Found by a check of the scan fix: pandas' "'c' engine" message before.
+    (["fit", "ok.csv", "--sep", "§"], r"--sep '§': a separator is one ASCII character"),
+    (["fit", "ok.csv", "--sep", ";;"], r"--sep ';;': a separator is one ASCII character"),
 ]
 
 

@@ -3,6 +3,7 @@
 import bz2
 import gzip
 import lzma
+import re
 
 import numpy as np
 import pandas as pd
@@ -161,6 +162,19 @@ def test_spaces_after_separators_are_not_part_of_ids(tmp_path):
     assert frame["user"].tolist() == ["alice", "bob"]
     assert frame["item"].tolist() == ["The Matrix", "Up"]
     assert frame["rating"].tolist() == [5.0, 3.0]
+
+
+@pytest.mark.parametrize("engine", ["pyarrow", "pandas"])
+@pytest.mark.parametrize("sep", ["§", ";;", "\t\t"])
+def test_a_separator_that_is_not_one_ascii_character_is_refused(tmp_path, sep, engine):
+    # Neither parser splits on such a separator: pandas' C parser takes one
+    # ASCII byte, pyarrow's one byte of UTF-8. The error was pandas' own.
+    pytest.importorskip(engine)
+    path = write(tmp_path / "s.txt", f"1{sep}007{sep}4\n1{sep}7{sep}2\n")
+    with pytest.raises(ValueError, match=re.escape(f"sep={sep!r}: a separator is one ASCII")):
+        load_ratings(path, sep=sep, engine=engine)
+    # "::" (MovieLens' ratings.dat) stays the one separator of two characters.
+    assert load_ratings(write(tmp_path / "d.dat", "1::7::4\n"), sep="::")["item"].tolist() == [7]
 
 
 def test_blank_lines_are_skipped(tmp_path):
