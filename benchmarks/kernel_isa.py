@@ -13,6 +13,10 @@ the copies are compared on the same load. The AVX-512F copy is timed at every
 k (``_set_vector_isa("avx512", avx512_min_k=0)``), whatever k the import's
 choice starts it at.
 
+``--pairs``: each cell also timed with the constant schedule's pair updates
+off and on (``_sgd._set_pair_updates``; the factors are the same bit for bit),
+the table that sets each copy's ``MFCY_PAIRS_PAY`` in ``_sgd_kernel.h``.
+
 ``--before PYTHON``: the same measurement in another interpreter (an earlier
 build of mfcy, e.g. main's), alternating with this one round by round, to show
 that the SSE2 and AVX2 copies did not get slower. An interpreter whose mfcy has
@@ -50,15 +54,18 @@ def worker(args):
             continue
         for k in args.factors:
             cell = {}
-            for track in (False, True):
+            modes = [("sgd", False, "auto"), ("loss", True, "auto")]
+            if args.pairs and hasattr(_sgd, "_set_pair_updates"):
+                modes += [("one_by_one", False, "off"), ("pairs", False, "on")]
+            for part, track, pairs in modes:
+                if hasattr(_sgd, "_set_pair_updates"):
+                    _sgd._set_pair_updates(pairs)
                 model = MatrixFactorization(n_factors=k, n_epochs=6, learning_rate=0.005,
                                             regularization=0.02, track_loss=track,
                                             n_threads=1, random_state=0, dtype=args.dtype)
                 model.fit(X, y)
-                if track:
-                    cell["loss"] = float(np.median(model.history_["loss_seconds"][1:]))
-                else:
-                    cell["sgd"] = float(np.median(model.history_["epoch_seconds"][1:]))
+                seconds = model.history_["loss_seconds" if track else "epoch_seconds"]
+                cell[part] = float(np.median(seconds[1:]))
             out[f"{isa} {k}"] = cell
     print(json.dumps(out))
 
@@ -70,6 +77,8 @@ def main():
     p.add_argument("--factors", type=lambda t: [int(x) for x in t.split(",")],
                    default=[8, 16, 32, 64, 100])
     p.add_argument("--dtype", default="float32")
+    p.add_argument("--pairs", action="store_true",
+                   help="also time the pair updates off and on")
     p.add_argument("--before", default=None, help="another interpreter to compare against")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -84,7 +93,7 @@ def main():
     for _ in range(args.repeats):
         for name, python in pythons.items():
             cmd = [python, __file__, "--worker", "--data", args.data, "--dtype", args.dtype,
-                   "--factors", ",".join(map(str, args.factors))]
+                   "--factors", ",".join(map(str, args.factors))] + (["--pairs"] * args.pairs)
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
                 sys.exit(f"{name} worker failed:\n{proc.stderr}")
@@ -116,6 +125,18 @@ def main():
         print(f"k={k}: sgd epoch avx2/avx512 = {med('avx2', 'sgd') / med('avx512', 'sgd'):.2f}x, "
               f"baseline/avx2 = {med('baseline', 'sgd') / med('avx2', 'sgd'):.2f}x; "
               f"loss pass avx2/avx512 = {med('avx2', 'loss') / med('avx512', 'loss'):.2f}x")
+    if args.pairs:
+        for isa in ISAS:
+            cells = []
+            for k in args.factors:
+                got = [r[f"{isa} {k}"] for r in this if "pairs" in r.get(f"{isa} {k}", {})]
+                if got:
+                    single = median([g["one_by_one"] for g in got])
+                    pairs = median([g["pairs"] for g in got])
+                    cells.append(f"k={k} {single * 1e3:.2f} -> {pairs * 1e3:.2f} ms "
+                                 f"({single / pairs:.2f}x)")
+            if cells:
+                print(f"{isa} sgd epoch, one by one -> pairs: " + ", ".join(cells))
     if "before" in runs:
         for isa in ("baseline", "avx2"):
             ratios = []

@@ -121,6 +121,7 @@ cdef extern from "_sgd_kernel.h" nogil:
     int mfcy_cpu_has_avx512()
     int mfcy_isa_in_use()
     long mfcy_set_avx512_min_k(long min_k)
+    int mfcy_set_pairs_mode(int mode)
     int MFCY_HAVE_OPENMP
     int MFCY_DEBUG_BUILD
     const char *MFCY_SANITIZE
@@ -170,6 +171,25 @@ def _set_vector_isa(name, avx512_min_k=None):
         mfcy_set_avx512_min_k(int(avx512_min_k))
     mfcy_select_isa(_ISA_LEVELS[want])
     return vector_isa()
+
+
+_PAIR_MODES = {"auto": -1, "off": 0, "on": 1}
+
+
+def _set_pair_updates(mode):
+    """Whether the constant schedule's loops do two ratings at a time; return the old mode.
+
+    ``"auto"`` (the default): where each copy of the loops measured faster
+    (``MFCY_PAIRS_PAY`` in ``_sgd_kernel.h``); ``"on"`` / ``"off"``: at every
+    compile-time k (8, 16, 32, 64, 100) / never. The factors are the same bit
+    for bit either way; only the speed differs. For benchmarks; not
+    thread-safe: do not call it while a fit runs.
+    """
+    if mode not in _PAIR_MODES:
+        raise ValueError(f"the pair-updates mode must be 'auto', 'on' or 'off', not {mode!r}")
+    before = mfcy_set_pairs_mode(-2)
+    mfcy_set_pairs_mode(_PAIR_MODES[mode])
+    return {v: k for k, v in _PAIR_MODES.items()}[before]
 
 
 def avx512_min_k():

@@ -81,6 +81,13 @@
 #define MFCY_PREFETCH_DISTANCE 8
 #define MFCY_CACHE_LINE 64
 
+/* The constant schedule's loop for a compile-time k does two ratings at a time
+ * (mfcy_constant_loop) where that measured faster: each copy's MFCY_PAIRS_PAY
+ * below (benchmarks/README.md, the kernel table). Both ways give the same
+ * factors bit for bit. -1: that choice; 0 / 1: never / always (benchmarks set
+ * it through mfcy_set_pairs_mode; not while a fit runs). */
+static int mfcy_pairs_mode = -1;
+
 /* GNU C (gcc, clang): vector extensions, always_inline, prefetch, target(). */
 #if (defined(__GNUC__) || defined(__clang__)) && !MFCY_PORTABLE
 #define MFCY_GNU_VECTORS 1
@@ -243,6 +250,7 @@ MFCY_INLINE double mfcy_hsum_v2d(mfcy_v2d a) { return a.v[0] + a.v[1]; }
 #define MFCY_ISA base
 #define MFCY_ATTR
 #define MFCY_T float
+#define MFCY_PAIRS_PAY(k) 1
 #define MFCY_S f
 #define MFCY_VEC mfcy_v4f
 #define MFCY_LANES 4
@@ -256,6 +264,7 @@ MFCY_INLINE double mfcy_hsum_v2d(mfcy_v2d a) { return a.v[0] + a.v[1]; }
 #define MFCY_ISA base
 #define MFCY_ATTR
 #define MFCY_T double
+#define MFCY_PAIRS_PAY(k) 1
 #define MFCY_S d
 #define MFCY_VEC mfcy_v2d
 #define MFCY_LANES 2
@@ -270,6 +279,7 @@ MFCY_INLINE double mfcy_hsum_v2d(mfcy_v2d a) { return a.v[0] + a.v[1]; }
 #define MFCY_ISA avx2
 #define MFCY_ATTR MFCY_AVX2
 #define MFCY_T float
+#define MFCY_PAIRS_PAY(k) ((k) != 64)
 #define MFCY_S f
 #define MFCY_VEC mfcy_v8f
 #define MFCY_LANES 8
@@ -279,6 +289,7 @@ MFCY_INLINE double mfcy_hsum_v2d(mfcy_v2d a) { return a.v[0] + a.v[1]; }
 #define MFCY_ISA avx2
 #define MFCY_ATTR MFCY_AVX2
 #define MFCY_T double
+#define MFCY_PAIRS_PAY(k) 1
 #define MFCY_S d
 #define MFCY_VEC mfcy_v4d
 #define MFCY_LANES 4
@@ -290,6 +301,7 @@ MFCY_INLINE double mfcy_hsum_v2d(mfcy_v2d a) { return a.v[0] + a.v[1]; }
 #define MFCY_ISA avx512
 #define MFCY_ATTR MFCY_AVX512
 #define MFCY_T float
+#define MFCY_PAIRS_PAY(k) 0 /* not measured on an AVX-512 CPU yet */
 #define MFCY_S f
 #define MFCY_VEC mfcy_v16f
 #define MFCY_LANES 16
@@ -299,6 +311,7 @@ MFCY_INLINE double mfcy_hsum_v2d(mfcy_v2d a) { return a.v[0] + a.v[1]; }
 #define MFCY_ISA avx512
 #define MFCY_ATTR MFCY_AVX512
 #define MFCY_T double
+#define MFCY_PAIRS_PAY(k) 0 /* not measured on an AVX-512 CPU yet */
 #define MFCY_S d
 #define MFCY_VEC mfcy_v8d
 #define MFCY_LANES 8
@@ -422,6 +435,12 @@ static inline long mfcy_set_avx512_min_k(long min_k) {
     (void)min_k;
     return MFCY_AVX512_MIN_K;
 #endif
+}
+
+/* Sets mfcy_pairs_mode when mode >= -1; returns it. */
+static inline int mfcy_set_pairs_mode(int mode) {
+    if (mode >= -1) mfcy_pairs_mode = mode;
+    return mfcy_pairs_mode;
 }
 
 static inline const char *mfcy_base_path(void) { return MFCY_BASE_PATH; }

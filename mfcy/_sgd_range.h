@@ -126,6 +126,87 @@ MFCY_ATTR MFCY_INLINE double MFCY_RANGE_NAME(mfcy_sgd_tpl)(
     return sse;
 }
 
+/*
+ * The constant schedule. With `pairs`, two consecutive ratings of the walk
+ * whose users differ and whose items differ are done together: both
+ * predictions are read before either rating writes, so the two dot products
+ * (the latency chain of an update) overlap. They touch disjoint rows and
+ * biases, so every value is the one the one-by-one order gives, bit for bit;
+ * a pair sharing a user or an item goes one by one. Whether pairs pay depends
+ * on the copy and k (MFCY_PAIRS_PAY, mfcy_pairs_mode in _sgd_kernel.h).
+ */
+MFCY_ATTR MFCY_INLINE double MFCY_RANGE_NAME(mfcy_constant_loop)(
+    MFCY_T *MFCY_RESTRICT P, MFCY_T *MFCY_RESTRICT Q, MFCY_T *user_bias, MFCY_T *item_bias,
+    const MFCY_I *users, const MFCY_I *items, const MFCY_T *ratings, ptrdiff_t n,
+    ptrdiff_t step, const mfcy_sgd_params *hp, const int biased, const int sequential,
+    const int prefetch, const int pairs, const ptrdiff_t k) {
+    const MFCY_T mu = (MFCY_T)hp->global_mean, lr = (MFCY_T)hp->learning_rate;
+    const MFCY_T reg = (MFCY_T)hp->regularization, reg_bias = (MFCY_T)hp->bias_regularization;
+    double sse = 0.0;
+    ptrdiff_t t = 0, ahead = (MFCY_PREFETCH_DISTANCE * step) % n;
+/* The prediction error of the rating at position T (biases read into BU, BI). */
+#define MFCY_ERROR(T, P_, Q_, U, I, BU, BI)                                       \
+    (biased ? ratings[T] - (mu + (BU = user_bias[U]) + (BI = item_bias[I]) + DOT(P_, Q_, k)) \
+            : ratings[T] - DOT(P_, Q_, k))
+#define MFCY_APPLY(P_, Q_, U, I, BU, BI, ERR)                                     \
+    do {                                                                          \
+        if (biased) {                                                             \
+            user_bias[U] = BU + lr * (ERR - reg_bias * BU);                       \
+            item_bias[I] = BI + lr * (ERR - reg_bias * BI);                       \
+        }                                                                         \
+        if (sequential)                                                           \
+            MFCY_REAL_NAME(mfcy_step_sequential)(P_, Q_, ERR, lr, reg, k);        \
+        else                                                                      \
+            MFCY_REAL_NAME(mfcy_step_simultaneous)(P_, Q_, ERR, lr, reg, k);      \
+        sse += (double)ERR * (double)ERR;                                         \
+    } while (0)
+#define MFCY_NEXT(X)   \
+    do {               \
+        X += step;     \
+        if (X >= n) X -= n; \
+    } while (0)
+    ptrdiff_t j = 0;
+    while (j < n) {
+        if (prefetch && j + MFCY_PREFETCH_DISTANCE < n) {
+            mfcy_prefetch(P + (ptrdiff_t)users[ahead] * k);
+            mfcy_prefetch(Q + (ptrdiff_t)items[ahead] * k);
+        }
+        const MFCY_I u = users[t], i = items[t];
+        MFCY_T *p = P + (ptrdiff_t)u * k, *q = Q + (ptrdiff_t)i * k;
+        MFCY_T bu = 0, bi = 0;
+        ptrdiff_t t1 = t;
+        MFCY_NEXT(t1);
+        if (pairs && j + 1 < n && users[t1] != u && items[t1] != i) {
+            if (prefetch) {
+                MFCY_NEXT(ahead);
+                if (j + 1 + MFCY_PREFETCH_DISTANCE < n) {
+                    mfcy_prefetch(P + (ptrdiff_t)users[ahead] * k);
+                    mfcy_prefetch(Q + (ptrdiff_t)items[ahead] * k);
+                }
+            }
+            const MFCY_I u1 = users[t1], i1 = items[t1];
+            MFCY_T *p1 = P + (ptrdiff_t)u1 * k, *q1 = Q + (ptrdiff_t)i1 * k;
+            MFCY_T bu1 = 0, bi1 = 0;
+            const MFCY_T err = MFCY_ERROR(t, p, q, u, i, bu, bi);
+            const MFCY_T err1 = MFCY_ERROR(t1, p1, q1, u1, i1, bu1, bi1);
+            MFCY_APPLY(p, q, u, i, bu, bi, err);
+            MFCY_APPLY(p1, q1, u1, i1, bu1, bi1, err1);
+            t = t1;
+            ++j;
+        } else {
+            const MFCY_T err = MFCY_ERROR(t, p, q, u, i, bu, bi);
+            MFCY_APPLY(p, q, u, i, bu, bi, err);
+        }
+        MFCY_NEXT(t);
+        if (prefetch) MFCY_NEXT(ahead);
+        ++j;
+    }
+#undef MFCY_ERROR
+#undef MFCY_APPLY
+#undef MFCY_NEXT
+    return sse;
+}
+
 /* Read-only pass: summed squared and absolute errors of positions [start, stop)
  * into out[0], out[1]. Ratings come sorted by user (the canonical order), so
  * the loop runs user by user: a user's factor row is loop-invariant over its
@@ -207,6 +288,30 @@ MFCY_ATTR static double MFCY_RANGE_NAME(mfcy_sgd)(
     MFCY_T *P, MFCY_T *Q, MFCY_T *user_bias, MFCY_T *item_bias, MFCY_T *user_g,
     MFCY_T *item_g, const MFCY_I *users, const MFCY_I *items, const MFCY_T *ratings,
     ptrdiff_t k, ptrdiff_t start, ptrdiff_t n, ptrdiff_t step, const mfcy_sgd_params *hp) {
+    if (!hp->adagrad && n > 0) {
+        /* k known at compile time: the constant schedule's own loop, its rule's
+         * flags as constants (the general loop tests them per rating). */
+        const int biased = hp->biased, sequential = hp->sequential, prefetch = hp->prefetch;
+        const int pairs = mfcy_pairs_mode >= 0 ? mfcy_pairs_mode : MFCY_PAIRS_PAY(k);
+        step %= n;
+#define MFCY_FIXED(K)                                                                         \
+    (biased ? (sequential ? MFCY_CONSTANT_LOOP(1, 1, K) : MFCY_CONSTANT_LOOP(1, 0, K))      \
+            : (sequential ? MFCY_CONSTANT_LOOP(0, 1, K) : MFCY_CONSTANT_LOOP(0, 0, K)))
+#define MFCY_CONSTANT_LOOP(B, S, K)                                                           \
+    MFCY_RANGE_NAME(mfcy_constant_loop)(P, Q, user_bias, item_bias, users + start,            \
+                                        items + start, ratings + start, n, step, hp, B, S,    \
+                                        prefetch, pairs, K)
+        switch (k) {
+        case 8: return MFCY_FIXED(8);
+        case 16: return MFCY_FIXED(16);
+        case 32: return MFCY_FIXED(32);
+        case 64: return MFCY_FIXED(64);
+        case 100: return MFCY_FIXED(100);
+        default: break;
+        }
+#undef MFCY_CONSTANT_LOOP
+#undef MFCY_FIXED
+    }
     MFCY_SWITCH_K(return, MFCY_RANGE_NAME(mfcy_sgd_tpl), k, P, Q, user_bias, item_bias, user_g,
                   item_g, users, items, ratings, start, n, step, hp)
     return 0.0;

@@ -115,3 +115,4 @@ MFCY_ATTR MFCY_INLINE void MFCY_REAL_NAME(mfcy_step_sequential)(
 #undef MFCY_VEC
 #undef MFCY_LANES
 #undef MFCY_HSUM
+#undef MFCY_PAIRS_PAY

@@ -110,6 +110,14 @@ def plan_positions(plan, visit_order, strata, stride):
     return out
 
 
+@pytest.fixture(params=["off", "on"])
+def pair_updates(request):
+    """The constant schedule's loops one rating at a time, then two at a time."""
+    before = _sgd._set_pair_updates(request.param)
+    yield request.param
+    _sgd._set_pair_updates(before)
+
+
 def make_problem(rng, n_users, n_items, k, index_dtype, real_dtype):
     users, items, ratings = random_triples(rng, n_users, n_items, 0.3)
     P = (0.1 * rng.standard_normal((n_users, k))).astype(real_dtype)
@@ -135,7 +143,7 @@ def make_problem(rng, n_users, n_items, k, index_dtype, real_dtype):
     ((10, 8), 100, 2, True),
 ])
 def test_kernel_matches_oracle_float64(rng, index_dtype, biased, sequential, shape, k,
-                                       n_blocks, shuffle):
+                                       n_blocks, shuffle, pair_updates):
     users, items, ratings, P, Q, bu, bi = make_problem(rng, *shape, k, index_dtype, np.float64)
     plan = EpochPlan(users, items, ratings, shape[0], shape[1], n_blocks, shuffle, rng,
                      chunk_size=7)
@@ -254,6 +262,55 @@ def test_kernel_matches_oracle_float32(rng, sequential, k):
     np.testing.assert_allclose(P, P64, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(Q, Q64, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(bu, bu64, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("real_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("biased", [True, False])
+@pytest.mark.parametrize("sequential", [True, False])
+@pytest.mark.parametrize("k", [8, 16, 32, 64, 100])
+@pytest.mark.parametrize("shape,n_ratings", [
+    # Few items: consecutive ratings often share one (those go one by one).
+    ((300, 6), 1500),
+    # Factors above the kernel's 2 MB prefetch threshold: the prefetching loop.
+    ((9000, 500), 6000),
+])
+def test_pair_updates_give_the_factors_of_one_by_one(rng, real_dtype, biased, sequential, k,
+                                                     shape, n_ratings):
+    n_users, n_items = shape
+    users = rng.integers(0, n_users, n_ratings)
+    items = rng.integers(0, n_items, n_ratings)
+    ratings = rng.integers(1, 6, n_ratings).astype(real_dtype)
+    P = (0.1 * rng.standard_normal((n_users, k))).astype(real_dtype)
+    Q = (0.1 * rng.standard_normal((n_items, k))).astype(real_dtype)
+    bu = (0.1 * rng.standard_normal(n_users)).astype(real_dtype)
+    bi = (0.1 * rng.standard_normal(n_items)).astype(real_dtype)
+    # An odd chunk length: a chunk's last rating can be left without a partner.
+    plan = EpochPlan(users, items, ratings, n_users, n_items, 2, True, rng, chunk_size=37)
+    draws = [plan.draw(rng) for _ in range(3)]
+    results = {}
+    before = _sgd._set_pair_updates("auto")
+    try:
+        for mode in ("off", "on", "auto"):
+            _sgd._set_pair_updates(mode)
+            arrays = [a.copy() for a in (P, Q, bu, bi)]
+            sses = [_sgd.sgd_epoch(*arrays, plan.users, plan.items, plan.ratings,
+                                   plan.chunk_bounds, plan.block_chunks, visit_order, strata,
+                                   stride, 3.0, 0.03, 0.05, 0.02, biased, sequential, 1)
+                    for visit_order, strata, stride in draws]
+            results[mode] = (arrays, sses)
+    finally:
+        _sgd._set_pair_updates(before)
+    for mode in ("on", "auto"):
+        for got, want in zip(results[mode][0], results["off"][0]):
+            np.testing.assert_array_equal(got, want)
+        assert results[mode][1] == results["off"][1]
+    assert not np.array_equal(results["off"][0][0], P)  # the epochs did move the factors
+
+
+def test_pair_updates_mode_is_checked():
+    with pytest.raises(ValueError, match="'auto', 'on' or 'off'"):
+        _sgd._set_pair_updates("sometimes")
+    assert _sgd._set_pair_updates("auto") == "auto"
 
 
 @pytest.mark.parametrize("real_dtype", [np.float32, np.float64])
