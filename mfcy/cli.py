@@ -522,7 +522,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 #: The library's parameter names in messages, as the command line spells them.
-_CLI_WORDS = (("pass sep=", "pass --sep"), ("sep=", "--sep "),
+_CLI_WORDS = (("pass sep=", "pass --sep"),
               ("pass header=False", "pass --no-header"),
               ("string_ids=True", "--string-ids"), ("pass another encoding",
                                                      "convert the file to UTF-8"))
@@ -531,6 +531,10 @@ _CLI_WORDS = (("pass sep=", "pass --sep"), ("sep=", "--sep "),
 def _cli_words(text):
     for library, cli in _CLI_WORDS:
         text = text.replace(library, cli)
+    # Only a message that starts by naming the argument (the separator check's):
+    # a field echoed later in a message may itself read "sep=...".
+    if text.startswith("sep="):
+        text = "--sep " + text[len("sep="):]
     return text.replace(" (mfcy fit --no-header)", "")
 
 

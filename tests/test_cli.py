@@ -244,6 +244,7 @@ def test_info_describes_the_model(workdir):
 def write_bad_files(path):
     (path / "malformed.csv").write_text("user,item,rating\n1,2,3\n1,3,4\n2,5\n")
     (path / "words.tsv").write_text("1\t2\t3\n1\t3\tgood\n")
+    (path / "sepfield.tsv").write_text("1\t2\t3\n1\t3\tsep=5\n")
     (path / "garbage.npz").write_text("not a model\n")
     (path / "ok.csv").write_text("user,item,rating\n1,2,3\n2,3,4\n3,1,5\n")
     (path / "strpairs.csv").write_text("1,2\nabc,3\n")
@@ -253,6 +254,8 @@ ERRORS = [
     (["fit", "missing.csv"], "ratings file 'missing.csv' does not exist"),
     (["fit", "malformed.csv"], "'malformed.csv', line 4: no rating"),
     (["fit", "words.tsv"], "'words.tsv', line 2: rating 'good' is not a number"),
+    # A field echoed back is shown as it is in the file (was "'--sep 5'").
+    (["fit", "sepfield.tsv"], "'sepfield.tsv', line 2: rating 'sep=5' is not a number"),
     (["fit", "ok.csv", "--columns", "user,item,stars"], "no column named 'stars'"),
     (["fit", "ok.csv", "--columns", "0,1,9"], "no column at position 9"),
     (["fit", "ok.csv", "--model", "no/such/dir/m.npz"], "directory .* does not exist"),
