@@ -301,7 +301,7 @@ MFCY_INLINE double mfcy_hsum_v2d(mfcy_v2d a) { return a.v[0] + a.v[1]; }
 #define MFCY_ISA avx512
 #define MFCY_ATTR MFCY_AVX512
 #define MFCY_T float
-#define MFCY_PAIRS_PAY(k) 0 /* not measured on an AVX-512 CPU yet */
+#define MFCY_PAIRS_PAY(k) 1
 #define MFCY_S f
 #define MFCY_VEC mfcy_v16f
 #define MFCY_LANES 16
@@ -311,7 +311,7 @@ MFCY_INLINE double mfcy_hsum_v2d(mfcy_v2d a) { return a.v[0] + a.v[1]; }
 #define MFCY_ISA avx512
 #define MFCY_ATTR MFCY_AVX512
 #define MFCY_T double
-#define MFCY_PAIRS_PAY(k) 0 /* not measured on an AVX-512 CPU yet */
+#define MFCY_PAIRS_PAY(k) 1
 #define MFCY_S d
 #define MFCY_VEC mfcy_v8d
 #define MFCY_LANES 8
