@@ -208,6 +208,21 @@ MFCY_AVX512 MFCY_INLINE double mfcy_hsum_v8d(mfcy_v8d v) {
     const mfcy_v4d lo = {v[0], v[1], v[2], v[3]}, hi = {v[4], v[5], v[6], v[7]};
     return mfcy_hsum_v4d(lo + hi);
 }
+
+/* The same sums with the products t of a 4-value tail (k = 100 leaves 4 after
+ * the whole vectors) added where the sum is 4 lanes wide (mfcy_dot's
+ * MFCY_TAIL_VEC): no scalar adds in a row after the horizontal sum. */
+MFCY_AVX512 MFCY_INLINE float mfcy_hsum_tail_v16f(mfcy_v16f v, mfcy_v4f t) {
+    const mfcy_v8f lo = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
+    const mfcy_v8f hi = {v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]};
+    const mfcy_v8f s = lo + hi;
+    const mfcy_v4f s_lo = {s[0], s[1], s[2], s[3]}, s_hi = {s[4], s[5], s[6], s[7]};
+    return mfcy_hsum_v4f((s_lo + s_hi) + t);
+}
+MFCY_AVX512 MFCY_INLINE double mfcy_hsum_tail_v8d(mfcy_v8d v, mfcy_v4d t) {
+    const mfcy_v4d lo = {v[0], v[1], v[2], v[3]}, hi = {v[4], v[5], v[6], v[7]};
+    return mfcy_hsum_v4d((lo + hi) + t);
+}
 #endif
 
 #else /* portable: the same lanes on plain arrays (any C99 compiler, MSVC) */
@@ -306,6 +321,8 @@ MFCY_INLINE double mfcy_hsum_v2d(mfcy_v2d a) { return a.v[0] + a.v[1]; }
 #define MFCY_VEC mfcy_v16f
 #define MFCY_LANES 16
 #define MFCY_HSUM mfcy_hsum_v16f
+#define MFCY_TAIL_VEC mfcy_v4f
+#define MFCY_HSUM_TAIL mfcy_hsum_tail_v16f
 #include "_sgd_real.h"
 
 #define MFCY_ISA avx512
@@ -316,6 +333,8 @@ MFCY_INLINE double mfcy_hsum_v2d(mfcy_v2d a) { return a.v[0] + a.v[1]; }
 #define MFCY_VEC mfcy_v8d
 #define MFCY_LANES 8
 #define MFCY_HSUM mfcy_hsum_v8d
+#define MFCY_TAIL_VEC mfcy_v4d
+#define MFCY_HSUM_TAIL mfcy_hsum_tail_v8d
 #include "_sgd_real.h"
 #endif
 

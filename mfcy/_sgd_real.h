@@ -4,7 +4,8 @@
  *
  * Expects: MFCY_ISA (name), MFCY_ATTR (function attribute, may be empty),
  * MFCY_T / MFCY_S (real type and its letter), MFCY_VEC / MFCY_LANES (vector
- * type and its width), MFCY_HSUM (its horizontal sum), MFCY_VMUL / MFCY_VADD.
+ * type and its width), MFCY_HSUM (its horizontal sum), MFCY_VMUL / MFCY_VADD;
+ * optionally MFCY_TAIL_VEC and MFCY_HSUM_TAIL (see mfcy_dot).
  * Undefines them all at the end, so the next instantiation starts clean.
  */
 
@@ -23,6 +24,12 @@ MFCY_ATTR MFCY_INLINE MFCY_VEC MFCY_REAL_NAME(mfcy_load)(const MFCY_T *x) {
  * four independent vector accumulators, added pairwise, then a horizontal sum.
  * With k a compile-time constant (the specialised copies) all of it unrolls
  * and the accumulators a short row does not need are never created.
+ * A copy that defines MFCY_TAIL_VEC (4 lanes, and MFCY_HSUM_TAIL) adds the
+ * products of 4 leftover values inside its horizontal sum, where that is 4
+ * lanes wide, instead of 4 scalar adds in a row after it (k = 100 in 16- and
+ * 8-lane vectors leaves 4). Only the AVX-512F copy does: it rounds its own
+ * way already, while the other copies keep the rounding of their pinned
+ * digests (tests/test_bit_identity.py).
  */
 MFCY_ATTR MFCY_INLINE MFCY_T MFCY_REAL_NAME(mfcy_dot)(const MFCY_T *MFCY_RESTRICT p,
                                                       const MFCY_T *MFCY_RESTRICT q,
@@ -62,6 +69,16 @@ MFCY_ATTR MFCY_INLINE MFCY_T MFCY_REAL_NAME(mfcy_dot)(const MFCY_T *MFCY_RESTRIC
         MULADD(a0, f);
         f += W;
     }
+#ifdef MFCY_TAIL_VEC
+    if (k - f >= 4) { /* 4: the lanes of MFCY_TAIL_VEC */
+        MFCY_TAIL_VEC tp, tq;
+        memcpy(&tp, p + f, sizeof tp);
+        memcpy(&tq, q + f, sizeof tq);
+        MFCY_T acc = MFCY_HSUM_TAIL(a0, tp * tq);
+        for (f += 4; f < k; ++f) acc += p[f] * q[f];
+        return acc;
+    }
+#endif
     MFCY_T acc = MFCY_HSUM(a0);
     for (; f < k; ++f) acc += p[f] * q[f];
     return acc;
@@ -116,3 +133,5 @@ MFCY_ATTR MFCY_INLINE void MFCY_REAL_NAME(mfcy_step_sequential)(
 #undef MFCY_LANES
 #undef MFCY_HSUM
 #undef MFCY_PAIRS_PAY
+#undef MFCY_TAIL_VEC
+#undef MFCY_HSUM_TAIL

@@ -234,12 +234,11 @@ class BlockedRunner:
         return loss
 
     def parameters_finite(self):
-        # Any inf/NaN poisons the sum; errstate: inf + -inf is the NaN we look
-        # for, not a warning.
-        with np.errstate(over="ignore", invalid="ignore"):
-            return math.isfinite(float(
-                self.P.sum(dtype=np.float64) + self.Q.sum(dtype=np.float64)
-                + self.user_bias.sum(dtype=np.float64) + self.item_bias.sum(dtype=np.float64)))
+        # Checked value by value, not through a sum: no float64 conversion of
+        # every factor each epoch, and large finite values that would sum past
+        # the float64 range are not taken for a blow-up.
+        return all(np.isfinite(a).all() for a in (self.P, self.Q, self.user_bias,
+                                                   self.item_bias))
 
     def state(self, history, n_epochs, best_epoch):
         user_g, item_g = self.accumulators or (None, None)

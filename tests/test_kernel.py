@@ -141,6 +141,9 @@ def make_problem(rng, n_users, n_items, k, index_dtype, real_dtype):
     ((20, 15), 32, 2, True),
     ((12, 10), 64, 1, True),
     ((10, 8), 100, 2, True),
+    # A run-time k whose 8-lane vectors leave 5 values (the AVX-512F copy's
+    # 4-lane tail and one more; 100 takes that copy's tail at a constant k).
+    ((11, 9), 13, 2, True),
 ])
 def test_kernel_matches_oracle_float64(rng, index_dtype, biased, sequential, shape, k,
                                        n_blocks, shuffle, pair_updates):
@@ -244,7 +247,7 @@ def test_adagrad_needs_both_accumulators_of_the_right_length(rng):
 
 
 @pytest.mark.parametrize("sequential", [True, False])
-@pytest.mark.parametrize("k", [12, 8, 32, 130])
+@pytest.mark.parametrize("k", [12, 8, 21, 32, 100, 130])
 def test_kernel_matches_oracle_float32(rng, sequential, k):
     users, items, ratings, P, Q, bu, bi = make_problem(rng, 40, 30, k, np.int32, np.float32)
     plan = EpochPlan(users, items, ratings, 40, 30, 2, True, rng, chunk_size=16)
@@ -315,7 +318,7 @@ def test_pair_updates_mode_is_checked():
 
 @pytest.mark.parametrize("real_dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("biased", [True, False])
-@pytest.mark.parametrize("k", [7, 8, 64, 130])
+@pytest.mark.parametrize("k", [7, 8, 21, 64, 100, 130])
 def test_error_sums_and_predictions_match_numpy(rng, real_dtype, biased, k):
     users, items, ratings, P, Q, bu, bi = make_problem(rng, 300, 50, k, np.int64, real_dtype)
     mu = 2.5
